@@ -1,0 +1,1 @@
+"""Pipeline definition, configuration and runners of the FMA genre-classification TFX pipeline."""

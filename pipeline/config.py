@@ -1,0 +1,215 @@
+"""The one typed configuration object of the project.
+
+Every entry point (the CLI, the local runner, the Makefile through the CLI, the tests) builds a
+`PipelineConfig` with `load_config()`; nothing else holds defaults. A YAML file overrides the defaults,
+and `--set dotted.key=value` on the command line overrides the file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# FMA's eight top-level genres of fma_small. The order is the label vocabulary: label index i is GENRES[i].
+FMA_SMALL_GENRES = (
+    "Electronic",
+    "Experimental",
+    "Folk",
+    "Hip-Hop",
+    "Instrumental",
+    "International",
+    "Pop",
+    "Rock",
+)
+
+CONFIG_ENV_VAR = "GENRE_PIPELINE_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DemoDataConfig(_Section):
+    """The built-in synthetic dataset, written in FMA's layout."""
+
+    root: str = Field("data/demo", description="Where fma_small/ and fma_metadata/ of the demo are written.")
+    tracks_per_genre: int = Field(20, ge=3, description="Clips per genre; split ~80/10/10 by artist.")
+    clip_seconds: float = Field(30.0, gt=0, description="Length of each clip, like FMA's 30 s.")
+    sample_rate: int = Field(44100, description="Sample rate of the MP3 files, like FMA.")
+    seed: int = 0
+    tracks_per_artist: int = Field(2, ge=1, description="Several tracks share an artist, as in FMA.")
+    workers: int = Field(0, ge=0, description="Encoding processes; 0 = number of CPUs.")
+
+
+class DatasetConfig(_Section):
+    """Where the audio and its labels come from."""
+
+    layout: Literal["fma", "folders"] = "fma"
+    # For layout "fma": <audio_root>/<id[:3]>/<id>.mp3 and <metadata_dir>/tracks.csv.
+    # For layout "folders": <audio_root>/<Genre>/<file> (GTZAN style).
+    # Empty audio_root means "use the demo dataset" (generated on first use).
+    audio_root: str = ""
+    metadata_dir: str = ""
+    subset: Literal["small", "medium", "large"] = "small"
+
+    @property
+    def uses_demo(self) -> bool:
+        return not self.audio_root
+
+
+class AudioConfig(_Section):
+    """How decoded audio becomes fixed-length examples."""
+
+    sample_rate: int = Field(22050, ge=1000, description="Every clip is resampled to this rate, mono.")
+    clip_seconds: float = Field(30.0, gt=0, description="Length of a whole clip; shorter clips are zero-padded.")
+    segment_seconds: Optional[float] = Field(
+        None, gt=0, description="Cut clips into segments of this length; None keeps the whole clip."
+    )
+    min_duration_seconds: float = Field(2.0, ge=0, description="Shorter decoded audio is quarantined.")
+    silence_threshold_dbfs: float = Field(-60.0, description="Frames quieter than this count as silent.")
+    max_silent_fraction: float = Field(
+        0.95, ge=0, le=1, description="Clips with a larger fraction of silent frames are quarantined."
+    )
+    truncation_tolerance: float = Field(
+        0.02, ge=0, le=1, description="Quarantine a file that decodes to fewer frames than its header declares."
+    )
+    allow_extension_mismatch: bool = Field(
+        False, description="Accept files whose content format differs from their extension."
+    )
+
+    @property
+    def example_seconds(self) -> float:
+        return self.segment_seconds or self.clip_seconds
+
+    @property
+    def example_samples(self) -> int:
+        return int(round(self.example_seconds * self.sample_rate))
+
+
+class SplitConfig(_Section):
+    """How examples are assigned to train/eval/test."""
+
+    # "official": FMA's set.split column (training/validation/test); falls back to "hash" for the folder
+    # layout, which has none. "hash": a deterministic hash of the artist (or the track, when no artist is
+    # known), so no artist or track crosses splits.
+    method: Literal["official", "hash"] = "official"
+    train_percent: int = Field(64, ge=1, le=98)
+    eval_percent: int = Field(16, ge=1, le=98)
+    salt: str = "fma-genre"
+
+    @model_validator(mode="after")
+    def _fractions(self) -> "SplitConfig":
+        if self.train_percent + self.eval_percent >= 100:
+            raise ValueError("train_percent + eval_percent must leave room for a test split (< 100)")
+        return self
+
+    @property
+    def test_percent(self) -> int:
+        return 100 - self.train_percent - self.eval_percent
+
+
+class ExampleGenConfig(_Section):
+    num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0 lets Beam choose.")
+    log_every: int = Field(200, ge=1, description="Log progress every N files per worker.")
+
+
+class BeamConfig(_Section):
+    # The local default: the DirectRunner in multi-processing mode, one process per core.
+    direct_num_workers: int = Field(0, ge=0, description="0 = number of CPUs.")
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "multi_processing"
+    extra_args: list[str] = Field(default_factory=list)
+
+    def pipeline_args(self) -> list[str]:
+        return [
+            f"--direct_num_workers={self.direct_num_workers}",
+            f"--direct_running_mode={self.direct_running_mode}",
+            *self.extra_args,
+        ]
+
+
+class PipelineConfig(_Section):
+    pipeline_name: str = "fma-genre"
+    output_root: str = Field("runs", description="Pipeline root, MLMD database and logs of local runs.")
+    genres: tuple[str, ...] = FMA_SMALL_GENRES
+    enable_cache: bool = True
+    demo: DemoDataConfig = Field(default_factory=DemoDataConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    example_gen: ExampleGenConfig = Field(default_factory=ExampleGenConfig)
+    beam: BeamConfig = Field(default_factory=BeamConfig)
+
+    @field_validator("genres")
+    @classmethod
+    def _unique_genres(cls, genres: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(genres)) != len(genres) or len(genres) < 2:
+            raise ValueError(f"genres must be at least two distinct names, got {genres}")
+        return genres
+
+    # Resolved locations -------------------------------------------------------------------------
+    def resolve(self, path: str) -> str:
+        """Absolute form of a path from the config; relative paths are relative to the project root."""
+        if "://" in path or os.path.isabs(path):
+            return path
+        return str(PROJECT_ROOT / path)
+
+    @property
+    def audio_root(self) -> str:
+        if self.dataset.uses_demo:
+            return self.resolve(os.path.join(self.demo.root, "fma_small"))
+        return self.resolve(self.dataset.audio_root)
+
+    @property
+    def metadata_dir(self) -> str:
+        if self.dataset.uses_demo:
+            return self.resolve(os.path.join(self.demo.root, "fma_metadata"))
+        if self.dataset.metadata_dir:
+            return self.resolve(self.dataset.metadata_dir)
+        return self.resolve(os.path.join(os.path.dirname(self.dataset.audio_root.rstrip("/")), "fma_metadata"))
+
+    @property
+    def pipeline_root(self) -> str:
+        return self.resolve(os.path.join(self.output_root, self.pipeline_name, "pipeline_root"))
+
+    @property
+    def metadata_path(self) -> str:
+        return self.resolve(os.path.join(self.output_root, self.pipeline_name, "metadata.sqlite"))
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"cannot set {dotted}: {key} is not a section")
+    node[keys[-1]] = value
+
+
+def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None) -> PipelineConfig:
+    """Defaults, then the YAML file (argument, else $GENRE_PIPELINE_CONFIG), then `key=value` overrides.
+
+    Override values are parsed as YAML scalars, so `audio.segment_seconds=3` gives a number and
+    `dataset.audio_root=` an empty string.
+    """
+    path = path or os.environ.get(CONFIG_ENV_VAR) or None
+    tree: dict[str, Any] = {}
+    if path:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"config file {path} does not exist")
+        with open(path, encoding="utf-8") as f:
+            tree = yaml.safe_load(f) or {}
+        if not isinstance(tree, dict):
+            raise ValueError(f"config file {path} must hold a mapping at top level")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw else ""
+        _set_dotted(tree, key.strip(), value)
+    return PipelineConfig.model_validate(tree)
