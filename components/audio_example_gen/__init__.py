@@ -1,0 +1,1 @@
+"""AudioExampleGen: audio files + labels -> split, sharded, compressed tf.Example TFRecords."""

@@ -1,0 +1,239 @@
+"""Decoding, validation, resampling and segmenting of one audio file: pure functions, no Beam, no TFX.
+
+Every way a file can be unusable ends in `Quarantined` with a machine-readable reason from `Reason`
+and a human-readable detail, never in an exception escaping to the caller.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from typing import Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from pipeline.config import AudioConfig
+
+
+class Reason:
+    """Quarantine reasons. The values are written to quarantine.jsonl; keep them stable."""
+
+    UNSUPPORTED_EXTENSION = "unsupported_extension"
+    EMPTY_FILE = "empty_file"
+    UNDECODABLE = "undecodable"
+    EXTENSION_MISMATCH = "extension_mismatch"
+    NO_AUDIO = "no_audio"
+    TRUNCATED = "truncated"
+    DECODE_ERROR = "decode_error"
+    NON_FINITE = "non_finite"
+    TOO_SHORT = "too_short"
+    SILENT = "silent"
+    READ_ERROR = "read_error"
+    # Labelling and metadata reasons, decided before any decoding.
+    LABEL_MISSING = "label_missing"
+    LABEL_UNKNOWN = "label_unknown"
+    AUDIO_MISSING = "audio_missing"
+    NO_METADATA = "no_metadata"
+    OUTSIDE_SUBSET = "outside_subset"
+    BAD_FILE_NAME = "bad_file_name"
+    # A failure the code did not foresee: recorded against the file so the run goes on; please report it.
+    INTERNAL_ERROR = "internal_error"
+
+
+# Extension -> the container formats libsndfile may report for it.
+SUPPORTED_FORMATS = {
+    ".mp3": {"MP3", "MPEG"},
+    ".wav": {"WAV", "WAVEX", "RF64", "W64"},
+    ".flac": {"FLAC"},
+    ".ogg": {"OGG"},
+    ".oga": {"OGG"},
+}
+
+SILENCE_FRAME = 2048  # samples per frame when measuring the silent fraction
+_DB_FLOOR = -200.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Quarantined:
+    reason: str
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedClip:
+    """Mono audio at the target rate plus what we learned about the source."""
+
+    samples: np.ndarray  # float32, mono, at AudioConfig.sample_rate
+    source_format: str
+    source_sample_rate: int
+    source_channels: int
+    source_subtype: str
+
+    def duration(self, sample_rate: int) -> float:
+        return len(self.samples) / float(sample_rate)
+
+
+def extension_of(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
+
+
+def is_supported_extension(path: str) -> bool:
+    return extension_of(path) in SUPPORTED_FORMATS
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """[frames, channels] -> [frames] by averaging channels (equal-power sources assumed, as librosa does)."""
+    if audio.ndim == 1:
+        return audio.astype(np.float32, copy=False)
+    return audio.mean(axis=1, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    if source_rate == target_rate or len(samples) == 0:
+        return samples.astype(np.float32, copy=False)
+    return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    if len(samples) == 0:
+        return _DB_FLOOR
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return max(_DB_FLOOR, 20.0 * np.log10(rms)) if rms > 0 else _DB_FLOOR
+
+
+def silent_fraction(samples: np.ndarray, threshold_dbfs: float) -> float:
+    """Fraction of SILENCE_FRAME-sample frames whose RMS is below the threshold (a partial tail counts)."""
+    if len(samples) == 0:
+        return 1.0
+    n_frames = -(-len(samples) // SILENCE_FRAME)
+    padded = np.zeros(n_frames * SILENCE_FRAME, dtype=np.float32)
+    padded[: len(samples)] = samples
+    frames = padded.reshape(n_frames, SILENCE_FRAME)
+    # The tail frame is judged on its real samples only, not on the zero padding.
+    counts = np.full(n_frames, SILENCE_FRAME, dtype=np.float64)
+    counts[-1] = len(samples) - (n_frames - 1) * SILENCE_FRAME
+    power = np.sum(np.square(frames, dtype=np.float64), axis=1) / counts
+    threshold_power = 10.0 ** (threshold_dbfs / 10.0)
+    return float(np.mean(power < threshold_power))
+
+
+def decode(data: bytes, path: str, config: AudioConfig) -> Union[DecodedClip, Quarantined]:
+    """Decode any supported format, at any rate, channel count and bit depth, to mono at the target rate."""
+    if len(data) == 0:
+        return Quarantined(Reason.EMPTY_FILE, "file has 0 bytes")
+    try:
+        info = sf.info(io.BytesIO(data))
+    except Exception as e:  # libsndfile raises LibsndfileError/RuntimeError for unknown content
+        return Quarantined(Reason.UNDECODABLE, f"not a recognised audio format ({_short(e)})")
+    expected = SUPPORTED_FORMATS.get(extension_of(path), set())
+    if info.format not in expected and not config.allow_extension_mismatch:
+        return Quarantined(
+            Reason.EXTENSION_MISMATCH,
+            f"content is {info.format} but the extension is {extension_of(path) or '(none)'}",
+        )
+    try:
+        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as e:
+        return Quarantined(Reason.DECODE_ERROR, f"{info.format} stream fails to decode: {_short(e)}")
+    if audio.shape[0] == 0:
+        return Quarantined(Reason.NO_AUDIO, f"{info.format} header declares no audio frames")
+    # MP3 (Xing/LAME header) and OGG declare their length; a file cut short decodes to fewer frames.
+    if info.frames > 0 and audio.shape[0] < info.frames * (1.0 - config.truncation_tolerance):
+        return Quarantined(
+            Reason.TRUNCATED,
+            f"decoded {audio.shape[0]} of {info.frames} frames the header declares "
+            f"({audio.shape[0] / rate:.2f} s of {info.frames / rate:.2f} s)",
+        )
+    if not np.isfinite(audio).all():
+        return Quarantined(Reason.NON_FINITE, "decoded samples contain NaN or Inf")
+    mono = resample(to_mono(audio), int(rate), config.sample_rate)
+    return DecodedClip(
+        samples=mono,
+        source_format=info.format,
+        source_sample_rate=int(rate),
+        source_channels=int(audio.shape[1]),
+        source_subtype=str(info.subtype),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipDescriptors:
+    duration_seconds: float
+    rms_dbfs: float
+    silent_fraction: float
+
+
+def validate(clip: DecodedClip, config: AudioConfig) -> Union[ClipDescriptors, Quarantined]:
+    duration = clip.duration(config.sample_rate)
+    if duration < config.min_duration_seconds:
+        return Quarantined(
+            Reason.TOO_SHORT, f"{duration:.2f} s of audio, under the {config.min_duration_seconds:g} s minimum"
+        )
+    level = rms_dbfs(clip.samples)
+    silent = silent_fraction(clip.samples, config.silence_threshold_dbfs)
+    if silent > config.max_silent_fraction:
+        return Quarantined(
+            Reason.SILENT,
+            f"{silent:.1%} of frames below {config.silence_threshold_dbfs:g} dBFS "
+            f"(limit {config.max_silent_fraction:.0%}); overall level {level:.1f} dBFS",
+        )
+    return ClipDescriptors(duration_seconds=duration, rms_dbfs=level, silent_fraction=silent)
+
+
+def segment(samples: np.ndarray, config: AudioConfig) -> list[np.ndarray]:
+    """Cut a validated clip into fixed-length examples of `config.example_samples` samples.
+
+    Whole-clip mode (no segment_seconds): one example, the centre `clip_seconds` of a longer clip (FMA's
+    clips are cut from the middle of tracks too), or the clip zero-padded at the end when shorter.
+    Segment mode: consecutive non-overlapping segments from the start; a partial tail is dropped unless
+    the clip is shorter than one segment, in which case it is zero-padded into a single segment.
+    """
+    length = config.example_samples
+    if config.segment_seconds is None:
+        if len(samples) > length:
+            start = (len(samples) - length) // 2
+            return [samples[start : start + length]]
+        return [_pad(samples, length)]
+    count = len(samples) // length
+    if count == 0:
+        return [_pad(samples, length)]
+    return [samples[i * length : (i + 1) * length] for i in range(count)]
+
+
+def to_pcm16(samples: np.ndarray) -> bytes:
+    """float [-1, 1] -> little-endian int16 bytes (the waveform encoding of our Examples; see README)."""
+    clipped = np.clip(samples, -1.0, 1.0)
+    return (np.round(clipped * 32767.0)).astype("<i2").tobytes()
+
+
+def from_pcm16(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32767.0
+
+
+def _pad(samples: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(length, dtype=np.float32)
+    out[: min(length, len(samples))] = samples[:length]
+    return out
+
+
+def _short(error: Exception, limit: int = 200) -> str:
+    text = " ".join(str(error).split())
+    # libsndfile names the BytesIO object in its messages; that address helps nobody.
+    text = text.replace("Error opening <_io.BytesIO object", "Error opening <stream")
+    return text[:limit]
+
+
+def read_bytes(path: str) -> Union[bytes, Quarantined]:
+    """Read a local or remote (gs://) file; a failure to read is a quarantine entry, not a crash."""
+    try:
+        if "://" in path:
+            import tensorflow as tf  # gfile reaches GCS on Dataflow/Vertex
+
+            with tf.io.gfile.GFile(path, "rb") as f:
+                return f.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except Exception as e:
+        return Quarantined(Reason.READ_ERROR, f"cannot read file: {_short(e)}")

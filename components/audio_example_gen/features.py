@@ -1,0 +1,98 @@
+"""The tf.Example contract of AudioExampleGen's output: feature names, types, and the example builder.
+
+Downstream code (statistics options, SpectrogramTransform, Trainer input functions) imports these
+names instead of repeating string literals.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from components.audio_example_gen.audio import ClipDescriptors, DecodedClip, to_pcm16
+from components.audio_example_gen.sources import SourceItem
+
+# The waveform: little-endian int16 PCM, mono, AudioConfig.sample_rate, exactly AUDIO_NUM_SAMPLES long.
+AUDIO = "audio_pcm16"
+AUDIO_NUM_SAMPLES = "audio_num_samples"
+SAMPLE_RATE = "sample_rate"
+LABEL = "label"
+GENRE = "genre"
+TRACK_ID = "track_id"
+ARTIST_ID = "artist_id"  # -1 when unknown (folder layout)
+SEGMENT_INDEX = "segment_index"
+NUM_SEGMENTS = "num_segments"
+SOURCE_PATH = "source_path"  # relative to the audio root
+# Per-clip descriptors: cheap, and what makes data validation meaningful.
+DURATION_SECONDS = "duration_seconds"
+SOURCE_SAMPLE_RATE = "source_sample_rate"
+SOURCE_CHANNELS = "source_channels"
+SOURCE_FORMAT = "source_format"
+RMS_DBFS = "rms_dbfs"
+SILENT_FRACTION = "silent_fraction"
+PADDED_SECONDS = "padded_seconds"
+
+INT_FEATURES = (AUDIO_NUM_SAMPLES, SAMPLE_RATE, LABEL, TRACK_ID, ARTIST_ID, SEGMENT_INDEX, NUM_SEGMENTS,
+                SOURCE_SAMPLE_RATE, SOURCE_CHANNELS)
+FLOAT_FEATURES = (DURATION_SECONDS, RMS_DBFS, SILENT_FRACTION, PADDED_SECONDS)
+BYTES_FEATURES = (AUDIO, GENRE, SOURCE_PATH, SOURCE_FORMAT)
+ALL_FEATURES = INT_FEATURES + FLOAT_FEATURES + BYTES_FEATURES
+
+# Statistics are computed on everything but the waveform: its bytes say nothing TFDV can summarise, and
+# identifiers (track id, path) would only inflate the statistics with one unique value per clip.
+STATISTICS_EXCLUDED = (AUDIO, TRACK_ID, SOURCE_PATH)
+STATISTICS_FEATURES = tuple(f for f in ALL_FEATURES if f not in STATISTICS_EXCLUDED)
+
+
+def feature_spec() -> dict:
+    """tf.io parsing spec of every feature (all scalar, all present)."""
+    spec = {name: tf.io.FixedLenFeature([], tf.int64) for name in INT_FEATURES}
+    spec.update({name: tf.io.FixedLenFeature([], tf.float32) for name in FLOAT_FEATURES})
+    spec.update({name: tf.io.FixedLenFeature([], tf.string) for name in BYTES_FEATURES})
+    return spec
+
+
+def build_examples(
+    item: SourceItem, clip: DecodedClip, descriptors: ClipDescriptors, segments: list[np.ndarray], sample_rate: int
+) -> list[tf.train.Example]:
+    # Padding exists only when a clip shorter than one example became a single zero-padded example.
+    padded = max(0, len(segments[0]) - len(clip.samples)) if len(segments) == 1 else 0
+    examples = []
+    for index, segment in enumerate(segments):
+        values = {
+            AUDIO: to_pcm16(segment),
+            AUDIO_NUM_SAMPLES: len(segment),
+            SAMPLE_RATE: sample_rate,
+            LABEL: item.label,
+            GENRE: item.genre.encode("utf-8"),
+            TRACK_ID: item.track_id,
+            ARTIST_ID: item.artist_id,
+            SEGMENT_INDEX: index,
+            NUM_SEGMENTS: len(segments),
+            SOURCE_PATH: item.relative_path.encode("utf-8", "backslashreplace"),
+            DURATION_SECONDS: descriptors.duration_seconds,
+            SOURCE_SAMPLE_RATE: clip.source_sample_rate,
+            SOURCE_CHANNELS: clip.source_channels,
+            SOURCE_FORMAT: clip.source_format.encode("utf-8"),
+            RMS_DBFS: descriptors.rms_dbfs,
+            SILENT_FRACTION: descriptors.silent_fraction,
+            PADDED_SECONDS: padded / float(sample_rate),
+        }
+        examples.append(to_example(values))
+    return examples
+
+
+def to_example(values: dict) -> tf.train.Example:
+    feature = {}
+    for name, value in values.items():
+        if name in INT_FEATURES:
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+        elif name in FLOAT_FEATURES:
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+        else:
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def decode_waveform(serialized_audio: tf.Tensor) -> tf.Tensor:
+    """The AUDIO feature back to float32 in [-1, 1] inside a TensorFlow graph."""
+    return tf.cast(tf.io.decode_raw(serialized_audio, tf.int16, little_endian=True), tf.float32) / 32767.0
