@@ -115,6 +115,10 @@ class SplitConfig(_Section):
 
 class ExampleGenConfig(_Section):
     num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0 lets Beam choose.")
+    # GZIP settings of the TFRecords. int16 PCM audio deflates by only ~10%, so the default favours speed;
+    # see components/audio_example_gen/README.md for the measured trade-off.
+    compression_level: int = Field(1, ge=0, le=9)
+    compression_strategy: Literal["default", "filtered", "huffman_only", "rle"] = "huffman_only"
     log_every: int = Field(200, ge=1, description="Log progress every N files per worker.")
 
 

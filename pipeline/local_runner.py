@@ -61,7 +61,7 @@ def latest_outputs(config: PipelineConfig) -> dict[str, str]:
 
 def anomalies_by_split(anomalies_uri: str) -> dict[str, list[str]]:
     """Human-readable anomalies per split from an ExampleAnomalies artifact."""
-    from tfx.utils import anomalies_util
+    from tensorflow_data_validation.utils import anomalies_util
 
     result = {}
     for entry in sorted(os.listdir(anomalies_uri)):

@@ -124,37 +124,40 @@ def decode(data: bytes, path: str, config: AudioConfig) -> Union[DecodedClip, Qu
     if len(data) == 0:
         return Quarantined(Reason.EMPTY_FILE, "file has 0 bytes")
     try:
-        info = sf.info(io.BytesIO(data))
+        # One open gives the container's format, its declared length and the samples.
+        with sf.SoundFile(io.BytesIO(data)) as stream:
+            info_format, info_subtype, declared_frames = stream.format, stream.subtype, stream.frames
+            expected = SUPPORTED_FORMATS.get(extension_of(path), set())
+            if info_format not in expected and not config.allow_extension_mismatch:
+                return Quarantined(
+                    Reason.EXTENSION_MISMATCH,
+                    f"content is {info_format} but the extension is {extension_of(path) or '(none)'}",
+                )
+            try:
+                audio = stream.read(dtype="float32", always_2d=True)
+                rate = stream.samplerate
+            except Exception as e:
+                return Quarantined(Reason.DECODE_ERROR, f"{info_format} stream fails to decode: {_short(e)}")
     except Exception as e:  # libsndfile raises LibsndfileError/RuntimeError for unknown content
         return Quarantined(Reason.UNDECODABLE, f"not a recognised audio format ({_short(e)})")
-    expected = SUPPORTED_FORMATS.get(extension_of(path), set())
-    if info.format not in expected and not config.allow_extension_mismatch:
-        return Quarantined(
-            Reason.EXTENSION_MISMATCH,
-            f"content is {info.format} but the extension is {extension_of(path) or '(none)'}",
-        )
-    try:
-        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception as e:
-        return Quarantined(Reason.DECODE_ERROR, f"{info.format} stream fails to decode: {_short(e)}")
     if audio.shape[0] == 0:
-        return Quarantined(Reason.NO_AUDIO, f"{info.format} header declares no audio frames")
+        return Quarantined(Reason.NO_AUDIO, f"{info_format} header declares no audio frames")
     # MP3 (Xing/LAME header) and OGG declare their length; a file cut short decodes to fewer frames.
-    if info.frames > 0 and audio.shape[0] < info.frames * (1.0 - config.truncation_tolerance):
+    if declared_frames > 0 and audio.shape[0] < declared_frames * (1.0 - config.truncation_tolerance):
         return Quarantined(
             Reason.TRUNCATED,
-            f"decoded {audio.shape[0]} of {info.frames} frames the header declares "
-            f"({audio.shape[0] / rate:.2f} s of {info.frames / rate:.2f} s)",
+            f"decoded {audio.shape[0]} of {declared_frames} frames the header declares "
+            f"({audio.shape[0] / rate:.2f} s of {declared_frames / rate:.2f} s)",
         )
     if not np.isfinite(audio).all():
         return Quarantined(Reason.NON_FINITE, "decoded samples contain NaN or Inf")
     mono = resample(to_mono(audio), int(rate), config.sample_rate)
     return DecodedClip(
         samples=mono,
-        source_format=info.format,
+        source_format=info_format,
         source_sample_rate=int(rate),
         source_channels=int(audio.shape[1]),
-        source_subtype=str(info.subtype),
+        source_subtype=str(info_subtype),
     )
 
 

@@ -22,6 +22,7 @@ from tfx.types import artifact_utils
 
 from components.audio_example_gen import audio, features
 from components.audio_example_gen.settings import IngestSettings
+from components.audio_example_gen.tfrecord_sink import GzipTFRecordSink
 from components.audio_example_gen.sources import SPLITS, QuarantineRecord, SourceItem, display_path, list_sources
 
 EXAMPLES_KEY = "examples"
@@ -148,12 +149,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 _ = (
                     examples
                     | f"Serialized[{split}]" >> beam.Values()
-                    | f"Write[{split}]" >> beam.io.WriteToTFRecord(
+                    | f"Write[{split}]" >> beam.io.Write(GzipTFRecordSink(
                         os.path.join(artifact_utils.get_split_uri([artifact], split), TFRECORD_PREFIX),
-                        file_name_suffix=".gz",
                         num_shards=settings.example_gen.num_shards,
-                        compression_type=beam.io.filesystem.CompressionTypes.GZIP,
-                    )
+                        compression_level=settings.example_gen.compression_level,
+                        compression_strategy=settings.example_gen.compression_strategy,
+                    ))
                 )
             prefiltered = [json.dumps(dataclasses.asdict(Outcome.quarantined(r)), ensure_ascii=False)
                            for r in listing.quarantined]

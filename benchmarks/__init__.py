@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): ratios against baselines run in the same command, never timed tests."""
