@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
+import warnings
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from pipeline.config import CONFIG_ENV_VAR, load_config
@@ -18,12 +21,49 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
                         help="override one setting, e.g. --set audio.segment_seconds=3 (repeatable)")
 
 
+class _ConsoleFilter(logging.Filter):
+    """Our own progress, TFX's component start/finish lines and real warnings reach the console; TFX's
+    artifact and MLMD dumps (thousands of lines per run) and its known-harmless warnings go to the log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(("pipeline", "components", "benchmarks")):
+            return True
+        if record.name == "absl":
+            message = record.getMessage()
+            return message.startswith("Component ") and message.endswith(("is running.", "is finished."))
+        return record.levelno >= logging.WARNING and not record.name.startswith("apache_beam.runners.portability")
+
+
+def configure_logging(log_file: str | None = None) -> None:
+    """Console: our progress, TFX's component start/finish, warnings. Log file: everything at INFO."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module="google")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = logging.StreamHandler()
+    console.setFormatter(formatter)
+    console.addFilter(_ConsoleFilter())
+    root.addHandler(console)
+    if log_file:
+        os.makedirs(os.path.dirname(log_file), exist_ok=True)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(formatter)
+        root.addHandler(file_handler)
+
+
 def cmd_run_local(args) -> int:
     from pipeline import local_runner
 
     config = load_config(args.config, args.overrides)
+    log_file = config.resolve(os.path.join(config.output_root, config.pipeline_name, "logs",
+                                           time.strftime("run-local-%Y%m%d-%H%M%S.log")))
+    configure_logging(log_file)
+    print(f"Full log: {log_file}")
     outputs = local_runner.run(config)
     print("\nPipeline finished. Outputs:\n" + local_runner.describe_outputs(outputs, config))
+    print(f"Full log:        {log_file}")
     return 0
 
 
@@ -70,7 +110,7 @@ def main(argv=None) -> int:
         _config_args(command)
         command.set_defaults(func=func)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as e:

@@ -84,10 +84,16 @@ def is_supported_extension(path: str) -> bool:
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
-    """[frames, channels] -> [frames] by averaging channels (equal-power sources assumed, as librosa does)."""
+    """[frames, channels] -> [frames] by averaging channels (as librosa does)."""
     if audio.ndim == 1:
         return audio.astype(np.float32, copy=False)
-    return audio.mean(axis=1, dtype=np.float32)
+    # Column-wise adds: numpy's mean(axis=1) over a 2-wide axis is several times slower.
+    mono = audio[:, 0].astype(np.float32, copy=True)
+    for channel in range(1, audio.shape[1]):
+        mono += audio[:, channel]
+    if audio.shape[1] > 1:
+        mono *= np.float32(1.0 / audio.shape[1])
+    return mono
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
@@ -96,27 +102,32 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
     return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
+def _power_db(power: float) -> float:
+    return max(_DB_FLOOR, 10.0 * float(np.log10(power))) if power > 0 else _DB_FLOOR
+
+
 def rms_dbfs(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return _DB_FLOOR
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return max(_DB_FLOOR, 20.0 * np.log10(rms)) if rms > 0 else _DB_FLOOR
+    return _power_db(float(np.dot(samples, samples)) / len(samples))
+
+
+def frame_powers(samples: np.ndarray) -> np.ndarray:
+    """Mean power of consecutive SILENCE_FRAME-sample frames; a partial tail frame counts on its own samples."""
+    whole = len(samples) // SILENCE_FRAME
+    frames = samples[: whole * SILENCE_FRAME].reshape(whole, SILENCE_FRAME)
+    powers = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / SILENCE_FRAME
+    tail = samples[whole * SILENCE_FRAME :]
+    if len(tail):
+        powers = np.append(powers, float(np.dot(tail, tail)) / len(tail))
+    return powers
 
 
 def silent_fraction(samples: np.ndarray, threshold_dbfs: float) -> float:
-    """Fraction of SILENCE_FRAME-sample frames whose RMS is below the threshold (a partial tail counts)."""
+    """Fraction of SILENCE_FRAME-sample frames whose RMS is below the threshold."""
     if len(samples) == 0:
         return 1.0
-    n_frames = -(-len(samples) // SILENCE_FRAME)
-    padded = np.zeros(n_frames * SILENCE_FRAME, dtype=np.float32)
-    padded[: len(samples)] = samples
-    frames = padded.reshape(n_frames, SILENCE_FRAME)
-    # The tail frame is judged on its real samples only, not on the zero padding.
-    counts = np.full(n_frames, SILENCE_FRAME, dtype=np.float64)
-    counts[-1] = len(samples) - (n_frames - 1) * SILENCE_FRAME
-    power = np.sum(np.square(frames, dtype=np.float64), axis=1) / counts
-    threshold_power = 10.0 ** (threshold_dbfs / 10.0)
-    return float(np.mean(power < threshold_power))
+    return float(np.mean(frame_powers(samples) < 10.0 ** (threshold_dbfs / 10.0)))
 
 
 def decode(data: bytes, path: str, config: AudioConfig) -> Union[DecodedClip, Quarantined]:
@@ -149,9 +160,12 @@ def decode(data: bytes, path: str, config: AudioConfig) -> Union[DecodedClip, Qu
             f"decoded {audio.shape[0]} of {declared_frames} frames the header declares "
             f"({audio.shape[0] / rate:.2f} s of {declared_frames / rate:.2f} s)",
         )
-    if not np.isfinite(audio).all():
+    mono = to_mono(audio)
+    # NaN and Inf survive the downmix (NaN + x and Inf - Inf are NaN), and finite audio cannot overflow
+    # a float64 sum, so one sum checks every sample.
+    if not np.isfinite(np.sum(mono, dtype=np.float64)):
         return Quarantined(Reason.NON_FINITE, "decoded samples contain NaN or Inf")
-    mono = resample(to_mono(audio), int(rate), config.sample_rate)
+    mono = resample(mono, int(rate), config.sample_rate)
     return DecodedClip(
         samples=mono,
         source_format=info_format,

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterator
 
 import apache_beam as beam
 import tensorflow as tf
@@ -20,10 +19,10 @@ from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
-from components.audio_example_gen import audio, features
+from components.audio_example_gen.ingest import OUTCOME_TAG, DecodeToExamples, Outcome, split_index
 from components.audio_example_gen.settings import IngestSettings
+from components.audio_example_gen.sources import SPLITS, list_sources
 from components.audio_example_gen.tfrecord_sink import GzipTFRecordSink
-from components.audio_example_gen.sources import SPLITS, QuarantineRecord, SourceItem, display_path, list_sources
 
 EXAMPLES_KEY = "examples"
 INGEST_CONFIG_KEY = "ingest_config"
@@ -34,84 +33,7 @@ INGEST_LOG_FILE = "ingest_log.jsonl"
 SUMMARY_FILE = "summary.json"
 TFRECORD_PREFIX = "data_tfrecord"
 
-_OUTCOME_TAG = "outcome"
 _log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """What became of one input: examples written to a split, or a quarantine reason."""
-
-    path: str
-    track_id: Any
-    status: str  # "ok" or "quarantined"
-    split: str = ""
-    genre: str = ""
-    examples: int = 0
-    reason: str = ""
-    detail: str = ""
-
-    @classmethod
-    def quarantined(cls, record: QuarantineRecord) -> "Outcome":
-        return cls(record.path, record.track_id, "quarantined", reason=record.reason, detail=record.detail)
-
-
-def process_item(item: SourceItem, settings: IngestSettings) -> tuple[Outcome, list[tf.train.Example]]:
-    """Read, decode, validate and segment one file. Never raises for bad audio: it quarantines."""
-
-    def rejected(q: audio.Quarantined) -> tuple[Outcome, list]:
-        return _rejected(item, q.reason, q.detail), []
-
-    data = audio.read_bytes(item.path)
-    if isinstance(data, audio.Quarantined):
-        return rejected(data)
-    clip = audio.decode(data, item.path, settings.audio)
-    if isinstance(clip, audio.Quarantined):
-        return rejected(clip)
-    descriptors = audio.validate(clip, settings.audio)
-    if isinstance(descriptors, audio.Quarantined):
-        return rejected(descriptors)
-    segments = audio.segment(clip.samples, settings.audio)
-    examples = features.build_examples(item, clip, descriptors, segments, settings.audio.sample_rate)
-    return Outcome(display_path(item.path), item.track_id, "ok", item.split, item.genre, examples=len(examples)), examples
-
-
-def _rejected(item: SourceItem, reason: str, detail: str) -> Outcome:
-    return Outcome(display_path(item.path), item.track_id, "quarantined", item.split, item.genre,
-                   reason=reason, detail=detail)
-
-
-class _DecodeToExamples(beam.DoFn):
-    """Beam wrapper of process_item with progress logging and counters."""
-
-    def __init__(self, settings_json: str):
-        self._settings_json = settings_json
-
-    def setup(self):
-        self._settings = IngestSettings.model_validate_json(self._settings_json)
-        self._done = 0
-        self._started = time.monotonic()
-        self._examples = beam.metrics.Metrics.counter("AudioExampleGen", "examples")
-        self._quarantined = beam.metrics.Metrics.counter("AudioExampleGen", "files_quarantined")
-
-    def process(self, item: SourceItem) -> Iterator[Any]:
-        try:
-            outcome, examples = process_item(item, self._settings)
-        except Exception as e:  # a bug or an unforeseen input: record it against the file, keep going
-            _log.exception("unexpected failure on %s", item.path)
-            outcome, examples = _rejected(item, audio.Reason.INTERNAL_ERROR, f"{type(e).__name__}: {e}"[:300]), []
-        if examples:
-            self._examples.inc(len(examples))
-        else:
-            self._quarantined.inc()
-        self._done += 1
-        every = self._settings.example_gen.log_every
-        if self._done % every == 0:
-            rate = self._done / max(1e-9, time.monotonic() - self._started)
-            _log.info("AudioExampleGen worker %d: %d files processed (%.1f files/s)", os.getpid(), self._done, rate)
-        yield beam.pvalue.TaggedOutput(_OUTCOME_TAG, json.dumps(dataclasses.asdict(outcome), ensure_ascii=False))
-        for example in examples:
-            yield (item.split, example.SerializeToString())
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -141,10 +63,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "ListedFiles" >> beam.Create(listing.items, reshuffle=False)
                 # Spread files over workers (Create keeps them in a handful of bundles otherwise).
                 | "Spread" >> beam.Reshuffle()
-                | "Decode" >> beam.ParDo(_DecodeToExamples(settings.model_dump_json())).with_outputs(
-                    _OUTCOME_TAG, main="examples")
+                | "Decode" >> beam.ParDo(DecodeToExamples(settings.model_dump_json())).with_outputs(
+                    OUTCOME_TAG, main="examples")
             )
-            by_split = decoded.examples | "BySplit" >> beam.Partition(lambda kv, _: SPLITS.index(kv[0]), len(SPLITS))
+            by_split = decoded.examples | "BySplit" >> beam.Partition(split_index, len(SPLITS))
             for split, examples in zip(SPLITS, by_split):
                 _ = (
                     examples
@@ -159,7 +81,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             prefiltered = [json.dumps(dataclasses.asdict(Outcome.quarantined(r)), ensure_ascii=False)
                            for r in listing.quarantined]
             _ = (
-                (decoded[_OUTCOME_TAG], pipeline | "Prefiltered" >> beam.Create(prefiltered))
+                (decoded[OUTCOME_TAG], pipeline | "Prefiltered" >> beam.Create(prefiltered))
                 | "AllOutcomes" >> beam.Flatten()
                 | "WriteLog" >> beam.io.WriteToText(log_prefix, num_shards=1, shard_name_template="")
             )

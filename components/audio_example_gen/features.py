@@ -1,12 +1,15 @@
-"""The tf.Example contract of AudioExampleGen's output: feature names, types, and the example builder.
+"""The tf.Example contract of AudioExampleGen's output: feature names, types, and the example encoder.
 
 Downstream code (statistics options, SpectrogramTransform, Trainer input functions) imports these
-names instead of repeating string literals.
+names instead of repeating string literals. The module does not import TensorFlow at load time: Beam
+workers import it, and TensorFlow would cost each of them ~6 s and ~500 MB (`feature_spec` and
+`decode_waveform` import it when called).
 """
 from __future__ import annotations
 
+import struct
+
 import numpy as np
-import tensorflow as tf
 
 from components.audio_example_gen.audio import ClipDescriptors, DecodedClip, to_pcm16
 from components.audio_example_gen.sources import SourceItem
@@ -45,6 +48,8 @@ STATISTICS_FEATURES = tuple(f for f in ALL_FEATURES if f not in STATISTICS_EXCLU
 
 def feature_spec() -> dict:
     """tf.io parsing spec of every feature (all scalar, all present)."""
+    import tensorflow as tf
+
     spec = {name: tf.io.FixedLenFeature([], tf.int64) for name in INT_FEATURES}
     spec.update({name: tf.io.FixedLenFeature([], tf.float32) for name in FLOAT_FEATURES})
     spec.update({name: tf.io.FixedLenFeature([], tf.string) for name in BYTES_FEATURES})
@@ -53,7 +58,8 @@ def feature_spec() -> dict:
 
 def build_examples(
     item: SourceItem, clip: DecodedClip, descriptors: ClipDescriptors, segments: list[np.ndarray], sample_rate: int
-) -> list[tf.train.Example]:
+) -> list[bytes]:
+    """Serialized tf.Examples, one per segment."""
     # Padding exists only when a clip shorter than one example became a single zero-padded example.
     padded = max(0, len(segments[0]) - len(clip.samples)) if len(segments) == 1 else 0
     examples = []
@@ -77,22 +83,47 @@ def build_examples(
             SILENT_FRACTION: descriptors.silent_fraction,
             PADDED_SECONDS: padded / float(sample_rate),
         }
-        examples.append(to_example(values))
+        examples.append(encode_example(values))
     return examples
 
 
-def to_example(values: dict) -> tf.train.Example:
-    feature = {}
-    for name, value in values.items():
-        if name in INT_FEATURES:
-            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-        elif name in FLOAT_FEATURES:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-        else:
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+# tf.Example in protobuf wire format (tensorflow/core/example/{example,feature}.proto):
+#   Example { Features features = 1; }   Features { map<string, Feature> feature = 1; }
+#   Feature { oneof { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3; } }
+#   BytesList { repeated bytes value = 1; }  FloatList/Int64List { repeated float/int64 value = 1 [packed]; }
+# Encoding it here keeps TensorFlow out of the workers; tests check it against tf.train.Example byte for byte.
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int64 are ten-byte two's complement varints
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
-def decode_waveform(serialized_audio: tf.Tensor) -> tf.Tensor:
-    """The AUDIO feature back to float32 in [-1, 1] inside a TensorFlow graph."""
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _feature(name: str, value) -> bytes:
+    if name in INT_FEATURES:
+        feature = _field(3, _field(1, _varint(int(value))))
+    elif name in FLOAT_FEATURES:
+        feature = _field(2, _field(1, struct.pack("<f", float(value))))
+    else:
+        feature = _field(1, _field(1, bytes(value)))
+    return _field(1, _field(1, name.encode("utf-8")) + _field(2, feature))
+
+
+def encode_example(values: dict) -> bytes:
+    """Serialize {feature name: scalar} as a tf.Example, in sorted key order like TensorFlow's own."""
+    return _field(1, b"".join(_feature(name, values[name]) for name in sorted(values)))
+
+
+def decode_waveform(serialized_audio):
+    """The AUDIO feature (a string tensor) back to float32 in [-1, 1] inside a TensorFlow graph."""
+    import tensorflow as tf
+
     return tf.cast(tf.io.decode_raw(serialized_audio, tf.int16, little_endian=True), tf.float32) / 32767.0

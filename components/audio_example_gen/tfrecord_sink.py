@@ -1,20 +1,54 @@
-"""A Beam file sink that writes GZIP TFRecords through TensorFlow's C++ writer.
+"""A Beam file sink that writes GZIP-compressed TFRecord files without TensorFlow.
 
-Beam's own WriteToTFRecord compresses in Python's zlib at the default level and frames records in
-Python; for ~1.3 MB audio examples that costs as much CPU as decoding the MP3. TensorFlow's writer
-does framing, CRC and deflate in C++ and lets us pick the deflate level and strategy (int16 PCM
-barely compresses, so a fast setting loses little; see README). The output is standard GZIP TFRecord
-that tf.data, TFDV and Beam's reader consume unchanged. Sharding, temporary files and atomic
-finalisation stay Beam's (FileBasedSink), so it behaves like any Beam sink on Dataflow too.
+Why not Beam's WriteToTFRecord: it deflates in Python at zlib's default level, which for ~1.3 MB audio
+examples costs about as much CPU as decoding the MP3 while saving ~10% (int16 PCM barely compresses).
+Why not TensorFlow's writer: importing TensorFlow costs every Beam worker ~6 s and ~500 MB.
+So: TFRecord framing here (length, masked CRC-32C of the length, data, masked CRC-32C of the data,
+with google-crc32c's hardware CRC), and zlib with the deflate level and strategy from the config. The
+files are standard GZIP TFRecords: tf.data, TFDV and Beam's reader verify their CRCs and read them.
+Sharding, temporary files and atomic finalisation stay Beam's (FileBasedSink), on Dataflow too.
 """
 from __future__ import annotations
 
+import struct
+import zlib
+
 import apache_beam as beam
+import google_crc32c
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 
-# zlib strategies by name (zlib.Z_DEFAULT_STRATEGY, Z_FILTERED, Z_HUFFMAN_ONLY, Z_RLE).
-ZLIB_STRATEGIES = {"default": 0, "filtered": 1, "huffman_only": 2, "rle": 3}
+ZLIB_STRATEGIES = {
+    "default": zlib.Z_DEFAULT_STRATEGY,
+    "filtered": zlib.Z_FILTERED,
+    "huffman_only": zlib.Z_HUFFMAN_ONLY,
+    "rle": zlib.Z_RLE,
+}
+_GZIP_WINDOW_BITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer around the deflate stream
+
+
+def masked_crc32c(data: bytes) -> int:
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame_record(data: bytes) -> bytes:
+    """One TFRecord: uint64 length, uint32 masked CRC of the length, the data, uint32 masked CRC of the data."""
+    length = struct.pack("<Q", len(data))
+    return b"".join((length, struct.pack("<I", masked_crc32c(length)), data, struct.pack("<I", masked_crc32c(data))))
+
+
+class _GzipRecordWriter:
+    def __init__(self, raw_file, level: int, strategy: int):
+        self._file = raw_file
+        self._deflate = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WINDOW_BITS, 8, strategy)
+
+    def write(self, record: bytes) -> None:
+        self._file.write(self._deflate.compress(frame_record(record)))
+
+    def close(self) -> None:
+        self._file.write(self._deflate.flush())
+        self._file.close()
 
 
 class GzipTFRecordSink(filebasedsink.FileBasedSink):
@@ -31,15 +65,7 @@ class GzipTFRecordSink(filebasedsink.FileBasedSink):
         self._strategy = ZLIB_STRATEGIES[compression_strategy]
 
     def open(self, temp_path):
-        import tensorflow as tf
-
-        options = tf.io.TFRecordOptions(
-            compression_type="GZIP", compression_level=self._level, compression_strategy=self._strategy
-        )
-        return tf.io.TFRecordWriter(temp_path, options)
+        return _GzipRecordWriter(super().open(temp_path), self._level, self._strategy)
 
     def write_encoded_record(self, file_handle, encoded_value):
         file_handle.write(encoded_value)
-
-    def close(self, file_handle):
-        file_handle.close()
