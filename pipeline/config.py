@@ -119,7 +119,7 @@ class ExampleGenConfig(_Section):
     # see components/audio_example_gen/README.md for the measured trade-off.
     compression_level: int = Field(1, ge=0, le=9)
     compression_strategy: Literal["default", "filtered", "huffman_only", "rle"] = "huffman_only"
-    log_every: int = Field(200, ge=1, description="Log progress every N files per worker.")
+    progress_every: int = Field(5, ge=1, description="Each worker reports progress every N files.")
 
 
 class BeamConfig(_Section):

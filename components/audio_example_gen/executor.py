@@ -11,6 +11,8 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 
 import apache_beam as beam
@@ -20,6 +22,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
 from components.audio_example_gen.ingest import OUTCOME_TAG, DecodeToExamples, Outcome, split_index
+from components.audio_example_gen.progress import ProgressMonitor
 from components.audio_example_gen.settings import IngestSettings
 from components.audio_example_gen.sources import SPLITS, list_sources
 from components.audio_example_gen.tfrecord_sink import GzipTFRecordSink
@@ -57,35 +60,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                              "dataset.layout and the genre names")
 
         log_prefix = os.path.join(artifact.uri, INGEST_LOG_FILE)
-        with self._make_beam_pipeline() as pipeline:
-            decoded = (
-                pipeline
-                | "ListedFiles" >> beam.Create(listing.items, reshuffle=False)
-                # Spread files over workers (Create keeps them in a handful of bundles otherwise).
-                | "Spread" >> beam.Reshuffle()
-                | "Decode" >> beam.ParDo(DecodeToExamples(settings.model_dump_json())).with_outputs(
-                    OUTCOME_TAG, main="examples")
-            )
-            by_split = decoded.examples | "BySplit" >> beam.Partition(split_index, len(SPLITS))
-            for split, examples in zip(SPLITS, by_split):
-                _ = (
-                    examples
-                    | f"Serialized[{split}]" >> beam.Values()
-                    | f"Write[{split}]" >> beam.io.Write(GzipTFRecordSink(
-                        os.path.join(artifact_utils.get_split_uri([artifact], split), TFRECORD_PREFIX),
-                        num_shards=settings.example_gen.num_shards,
-                        compression_level=settings.example_gen.compression_level,
-                        compression_strategy=settings.example_gen.compression_strategy,
-                    ))
-                )
-            prefiltered = [json.dumps(dataclasses.asdict(Outcome.quarantined(r)), ensure_ascii=False)
-                           for r in listing.quarantined]
-            _ = (
-                (decoded[OUTCOME_TAG], pipeline | "Prefiltered" >> beam.Create(prefiltered))
-                | "AllOutcomes" >> beam.Flatten()
-                | "WriteLog" >> beam.io.WriteToText(log_prefix, num_shards=1, shard_name_template="")
-            )
-
+        progress_dir = tempfile.mkdtemp(prefix="audio-example-gen-progress-")
+        try:
+            with ProgressMonitor(progress_dir, len(listing.items), "AudioExampleGen"), \
+                    self._make_beam_pipeline() as pipeline:
+                _build_graph(pipeline, listing, settings, artifact, progress_dir, log_prefix)
+        finally:
+            shutil.rmtree(progress_dir, ignore_errors=True)
         outcomes = [Outcome(**json.loads(line)) for line in _read_lines(log_prefix)]
         summary = summarise(outcomes, listing.files_seen, listing.ignored, settings)
         summary["seconds"] = round(time.monotonic() - started, 1)
@@ -103,6 +84,38 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             raise ValueError(
                 f"split(s) {empty} received no examples ({summary['examples_per_split']}); with so few usable "
                 f"clips use more data or other split.* percentages. Quarantine: {os.path.join(artifact.uri, QUARANTINE_FILE)}")
+
+
+def _build_graph(pipeline: beam.Pipeline, listing, settings: IngestSettings, artifact, progress_dir: str,
+                 log_prefix: str) -> None:
+    """Listed files -> decoded examples per split (GZIP TFRecords) + one outcome line per input."""
+    decoded = (
+        pipeline
+        | "ListedFiles" >> beam.Create(listing.items, reshuffle=False)
+        # Spread files over workers (Create keeps them in a handful of bundles otherwise).
+        | "Spread" >> beam.Reshuffle()
+        | "Decode" >> beam.ParDo(DecodeToExamples(settings.model_dump_json(), progress_dir)).with_outputs(
+            OUTCOME_TAG, main="examples")
+    )
+    by_split = decoded.examples | "BySplit" >> beam.Partition(split_index, len(SPLITS))
+    for split, examples in zip(SPLITS, by_split):
+        _ = (
+            examples
+            | f"Serialized[{split}]" >> beam.Values()
+            | f"Write[{split}]" >> beam.io.Write(GzipTFRecordSink(
+                os.path.join(artifact_utils.get_split_uri([artifact], split), TFRECORD_PREFIX),
+                num_shards=settings.example_gen.num_shards,
+                compression_level=settings.example_gen.compression_level,
+                compression_strategy=settings.example_gen.compression_strategy,
+            ))
+        )
+    prefiltered = [json.dumps(dataclasses.asdict(Outcome.quarantined(r)), ensure_ascii=False)
+                   for r in listing.quarantined]
+    _ = (
+        (decoded[OUTCOME_TAG], pipeline | "Prefiltered" >> beam.Create(prefiltered))
+        | "AllOutcomes" >> beam.Flatten()
+        | "WriteLog" >> beam.io.WriteToText(log_prefix, num_shards=1, shard_name_template="")
+    )
 
 
 def summarise(outcomes: list[Outcome], files_seen: int, ignored: list[str], settings: IngestSettings) -> dict:

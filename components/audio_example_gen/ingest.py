@@ -8,13 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import time
 from typing import Any, Iterator
 
 import apache_beam as beam
 
 from components.audio_example_gen import audio, features
+from components.audio_example_gen.progress import ProgressReporter
 from components.audio_example_gen.settings import IngestSettings
 from components.audio_example_gen.sources import SPLITS, QuarantineRecord, SourceItem, display_path
 
@@ -66,15 +65,15 @@ def _rejected(item: SourceItem, reason: str, detail: str) -> Outcome:
 
 
 class DecodeToExamples(beam.DoFn):
-    """Beam wrapper of process_item with progress logging and counters."""
+    """Beam wrapper of process_item with progress reporting and counters."""
 
-    def __init__(self, settings_json: str):
+    def __init__(self, settings_json: str, progress_dir: str = ""):
         self._settings_json = settings_json
+        self._progress_dir = progress_dir
 
     def setup(self):
         self._settings = IngestSettings.model_validate_json(self._settings_json)
-        self._done = 0
-        self._started = time.monotonic()
+        self._progress = ProgressReporter(self._progress_dir, self._settings.example_gen.progress_every)
         self._examples = beam.metrics.Metrics.counter("AudioExampleGen", "examples")
         self._quarantined = beam.metrics.Metrics.counter("AudioExampleGen", "files_quarantined")
 
@@ -88,14 +87,13 @@ class DecodeToExamples(beam.DoFn):
             self._examples.inc(len(examples))
         else:
             self._quarantined.inc()
-        self._done += 1
-        every = self._settings.example_gen.log_every
-        if self._done % every == 0:
-            rate = self._done / max(1e-9, time.monotonic() - self._started)
-            _log.info("AudioExampleGen worker %d: %d files processed (%.1f files/s)", os.getpid(), self._done, rate)
+        self._progress.add()
         yield beam.pvalue.TaggedOutput(OUTCOME_TAG, json.dumps(dataclasses.asdict(outcome), ensure_ascii=False))
         for example in examples:
             yield (item.split, example)
+
+    def finish_bundle(self):
+        self._progress.flush()
 
 
 def split_index(keyed_example: tuple[str, bytes], _num_partitions: int) -> int:
