@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell for p in python3.11 python3.10 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,11))' 2>/dev/null; \
 	then echo $$p; break; fi; done)
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 UV := .tools/uv/bin/uv

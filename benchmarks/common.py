@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import psutil
@@ -16,8 +17,9 @@ def run_measured(module: str, args: list[str], poll_seconds: float = 0.05) -> tu
     The child prints one JSON line last; RSS is summed over the child and all its descendants (Beam's
     and multiprocessing's worker processes) and sampled every poll_seconds.
     """
-    process = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    log = tempfile.TemporaryFile(mode="w+")  # the child's warnings; shown only if it fails
+    process = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=log,
+                               text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     parent = psutil.Process(process.pid)
     peak = 0
     while process.poll() is None:
@@ -29,7 +31,9 @@ def run_measured(module: str, args: list[str], poll_seconds: float = 0.05) -> tu
         time.sleep(poll_seconds)
     output = process.stdout.read()
     if process.returncode != 0:
-        raise RuntimeError(f"{module} {' '.join(args)} failed with exit code {process.returncode}")
+        log.seek(0)
+        raise RuntimeError(f"{module} {' '.join(args)} failed with exit code {process.returncode}:\n"
+                           + log.read()[-3000:])
     result = json.loads(output.strip().splitlines()[-1])
     return result, peak / 2**20
 
