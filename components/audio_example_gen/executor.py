@@ -24,7 +24,7 @@ from tfx.types import artifact_utils
 from components.audio_example_gen.ingest import OUTCOME_TAG, DecodeToExamples, Outcome, split_index
 from components.audio_example_gen.progress import ProgressMonitor
 from components.audio_example_gen.settings import IngestSettings
-from components.audio_example_gen.sources import SPLITS, list_sources
+from components.audio_example_gen.sources import SPLITS, leaked_groups, list_sources
 from components.audio_example_gen.tfrecord_sink import GzipTFRecordSink
 
 EXAMPLES_KEY = "examples"
@@ -54,6 +54,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         _log.info("AudioExampleGen: %d files seen under %s: %d to decode, %d rejected from names/metadata, "
                   "%d ignored (archive documentation)", listing.files_seen, settings.audio_root,
                   len(listing.items), len(listing.quarantined), len(listing.ignored))
+        leaks = leaked_groups(listing.items)
+        if leaks:  # only possible with a metadata split (the hash split groups by artist by construction)
+            _log.warning("AudioExampleGen: %d artists appear in more than one split of the metadata's own split, "
+                         "e.g. %s; use split.method=hash to keep every artist in one split",
+                         len(leaks), sorted(leaks)[:5])
         if not listing.items:
             raise ValueError(f"no usable audio under {settings.audio_root} (layout {settings.layout!r}): "
                              f"{len(listing.quarantined)} inputs were rejected; check dataset.audio_root, "
@@ -70,6 +75,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         outcomes = [Outcome(**json.loads(line)) for line in _read_lines(log_prefix)]
         summary = summarise(outcomes, listing.files_seen, listing.ignored, settings)
         summary["seconds"] = round(time.monotonic() - started, 1)
+        summary["groups_in_several_splits"] = sorted(leaks)
         summary[INPUT_FINGERPRINT_KEY] = exec_properties.get(INPUT_FINGERPRINT_KEY) or ""
         _write_outputs(artifact.uri, outcomes, summary)
         _log.info("AudioExampleGen summary: %s", json.dumps(summary["counts"]))

@@ -134,6 +134,7 @@ def test_quarantine_lists_every_broken_input_and_counts_reconcile(segmented_run)
     assert sum(summary["examples_per_split"].values()) == counts["examples"]
     assert examples.get_int_custom_property("files_quarantined") == len(expected)
     assert summary["input_fingerprint"] == "abc"
+    assert summary["groups_in_several_splits"] == []
 
 
 def test_whole_clip_mode_pads_to_thirty_seconds(tmp_path):

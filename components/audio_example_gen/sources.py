@@ -41,9 +41,6 @@ class QuarantineRecord:
     reason: str
     detail: str
 
-    def to_json_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
 class SourceListing:
