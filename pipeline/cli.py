@@ -36,7 +36,10 @@ class _ConsoleFilter(logging.Filter):
 
 def configure_logging(log_file: str | None = None) -> None:
     """Console: our progress, TFX's component start/finish, warnings. Log file: everything at INFO."""
-    warnings.filterwarnings("ignore", category=FutureWarning, module="google")
+    # Google's client libraries warn on every import about Python versions' end of life; through the
+    # environment the setting also reaches Beam's worker processes.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+    warnings.filterwarnings("ignore", category=FutureWarning)
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     for handler in list(root.handlers):
