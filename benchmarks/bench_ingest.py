@@ -135,9 +135,11 @@ def main(argv=None) -> int:
         print(json.dumps(result))
         return 0
 
+    from pipeline.cli import configure_logging
     from pipeline.config import load_config
     from pipeline.local_runner import prepare_dataset
 
+    configure_logging()
     config = load_config(args.config, args.overrides)
     if not config.dataset.uses_demo:
         print("bench-ingest measures the demo dataset; leave dataset.audio_root empty", file=sys.stderr)
