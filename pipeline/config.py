@@ -78,6 +78,9 @@ class AudioConfig(_Section):
     truncation_tolerance: float = Field(
         0.02, ge=0, le=1, description="Quarantine a file that decodes to fewer frames than its header declares."
     )
+    max_file_megabytes: float = Field(
+        512.0, gt=0, description="Larger files are quarantined unread (protects workers' memory)."
+    )
     allow_extension_mismatch: bool = Field(
         False, description="Accept files whose content format differs from their extension."
     )

@@ -31,6 +31,7 @@ class Reason:
     TOO_SHORT = "too_short"
     SILENT = "silent"
     READ_ERROR = "read_error"
+    TOO_LARGE = "too_large"
     # Labelling and metadata reasons, decided before any decoding.
     LABEL_MISSING = "label_missing"
     LABEL_UNKNOWN = "label_unknown"
@@ -219,6 +220,14 @@ def segment(samples: np.ndarray, config: AudioConfig) -> list[np.ndarray]:
     return [samples[i * length : (i + 1) * length] for i in range(count)]
 
 
+def content_fingerprint(samples: np.ndarray) -> str:
+    """CRC-32C and length of the decoded samples: files that decode to identical audio share it
+    (FMA has a dozen such pairs; across splits they leak test data into training)."""
+    import google_crc32c
+
+    return f"{google_crc32c.value(np.ascontiguousarray(samples).tobytes()):08x}-{len(samples)}"
+
+
 def to_pcm16(samples: np.ndarray) -> bytes:
     """float [-1, 1] -> little-endian int16 bytes (the waveform encoding of our Examples; see README)."""
     clipped = np.clip(samples, -1.0, 1.0)
@@ -242,15 +251,22 @@ def _short(error: Exception, limit: int = 200) -> str:
     return text[:limit]
 
 
-def read_bytes(path: str) -> Union[bytes, Quarantined]:
-    """Read a local or remote (gs://) file; a failure to read is a quarantine entry, not a crash."""
+def read_bytes(path: str, max_megabytes: float) -> Union[bytes, Quarantined]:
+    """Read a local or remote (gs://) file; a failure to read is a quarantine entry, not a crash.
+
+    Files over max_megabytes are refused before reading: one stray hour-long WAV must not exhaust a
+    worker's memory.
+    """
     try:
         if "://" in path:
             import tensorflow as tf  # gfile reaches GCS on Dataflow/Vertex
 
-            with tf.io.gfile.GFile(path, "rb") as f:
-                return f.read()
-        with open(path, "rb") as f:
+            size, opener = tf.io.gfile.stat(path).length, lambda: tf.io.gfile.GFile(path, "rb")
+        else:
+            size, opener = os.path.getsize(path), lambda: open(path, "rb")
+        if size > max_megabytes * 2**20:
+            return Quarantined(Reason.TOO_LARGE, f"{size / 2**20:.0f} MiB, over the {max_megabytes:g} MiB limit")
+        with opener() as f:
             return f.read()
     except Exception as e:
         return Quarantined(Reason.READ_ERROR, f"cannot read file: {_short(e)}")

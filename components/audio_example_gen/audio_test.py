@@ -137,5 +137,13 @@ def test_pcm16_round_trip_is_within_quantisation():
 
 
 def test_unreadable_path_is_quarantined(tmp_path):
-    result = audio.read_bytes(str(tmp_path / "does-not-exist.mp3"))
+    result = audio.read_bytes(str(tmp_path / "does-not-exist.mp3"), 100)
     assert isinstance(result, Quarantined) and result.reason == Reason.READ_ERROR
+
+
+def test_oversized_file_is_quarantined_unread(tmp_path):
+    path = tmp_path / "huge.wav"
+    path.write_bytes(bytes(3 * 2**20))
+    result = audio.read_bytes(str(path), max_megabytes=2)
+    assert isinstance(result, Quarantined) and result.reason == Reason.TOO_LARGE and "3 MiB" in result.detail
+    assert audio.read_bytes(str(path), max_megabytes=4) == bytes(3 * 2**20)

@@ -79,6 +79,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         summary[INPUT_FINGERPRINT_KEY] = exec_properties.get(INPUT_FINGERPRINT_KEY) or ""
         _write_outputs(artifact.uri, outcomes, summary)
         _log.info("AudioExampleGen summary: %s", json.dumps(summary["counts"]))
+        across = [g["paths"] for g in summary["duplicate_audio"] if g["across_splits"]]
+        if across:
+            _log.warning("AudioExampleGen: %d groups of identical audio span several splits (test data leaks into "
+                         "training), e.g. %s; see duplicate_audio in %s", len(across), across[0],
+                         os.path.join(artifact.uri, SUMMARY_FILE))
 
         examples_utils.set_payload_format(artifact, examples_utils.example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(artifact, "tfrecords_gzip")
@@ -145,9 +150,26 @@ def summarise(outcomes: list[Outcome], files_seen: int, ignored: list[str], sett
         "examples_per_split": {s: per_split.get(s, 0) for s in SPLITS},
         "examples_per_split_and_genre": {s: {g: per_split_genre[s].get(g, 0) for g in settings.genres} for s in SPLITS},
         "quarantined_by_reason": dict(collections.Counter(o.reason for o in quarantined).most_common()),
+        "duplicate_audio": duplicate_audio(ok),
         "ignored_files": ignored,
         "settings": json.loads(settings.model_dump_json()),
     }
+
+
+def duplicate_audio(outcomes: list[Outcome]) -> list[dict]:
+    """Groups of inputs that decode to identical audio. They are kept (which copy is right is not ours to
+    decide) but reported, and flagged when a group spans splits: then test audio is also training audio."""
+    groups = collections.defaultdict(list)
+    for o in outcomes:
+        if o.content:
+            groups[o.content].append(o)
+    found = []
+    for members in groups.values():
+        if len(members) > 1:
+            members.sort(key=lambda o: o.path)
+            splits = sorted({o.split for o in members})
+            found.append({"paths": [o.path for o in members], "splits": splits, "across_splits": len(splits) > 1})
+    return sorted(found, key=lambda g: g["paths"])
 
 
 def _write_outputs(uri: str, outcomes: list[Outcome], summary: dict) -> None:

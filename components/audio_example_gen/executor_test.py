@@ -35,6 +35,14 @@ def _tiny_fma_dataset(root) -> tuple[str, str, dict[str, str]]:
             factories.write_audio(factories.fma_path(audio_root, track_id), seconds=2.5, rate=44100, channels=2,
                                   freq=110.0 * (g + 1), seed=track_id)
             rows.append({"track_id": track_id, "genre_top": genre, "split": split, "artist_id": 500 + 10 * g + k})
+    # The same recording under two track ids, one in train and one in test: reported as a duplicate.
+    import shutil
+
+    for track_id, split in ((1500, "training"), (1501, "test")):
+        target = factories.fma_path(audio_root, track_id, ".ogg")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(factories.VIBE_ACE, target)
+        rows.append({"track_id": track_id, "genre_top": "Instrumental", "split": split, "artist_id": track_id})
     factories.add_fma_rows(metadata_dir, rows)
     expected = factories.add_broken_and_real_files(audio_root, metadata_dir)
     return audio_root, metadata_dir, expected
@@ -130,11 +138,15 @@ def test_quarantine_lists_every_broken_input_and_counts_reconcile(segmented_run)
     assert summary["reconciles"] is True
     assert counts["files_seen"] == counts["files_with_examples"] + counts["files_quarantined"]
     assert counts["files_quarantined"] == len(expected)
-    assert counts["files_with_examples"] == 24 + 3
+    assert counts["files_with_examples"] == 24 + 2 + 3
     assert sum(summary["examples_per_split"].values()) == counts["examples"]
     assert examples.get_int_custom_property("files_quarantined") == len(expected)
     assert summary["input_fingerprint"] == "abc"
     assert summary["groups_in_several_splits"] == []
+    # The two copies of one recording, and the copy of it that add_broken_and_real_files makes.
+    (duplicates,) = summary["duplicate_audio"]
+    assert [os.path.basename(p) for p in duplicates["paths"]] == ["001500.ogg", "001501.ogg", "990003.ogg"]
+    assert duplicates["across_splits"] and duplicates["splits"] == ["eval", "test", "train"]
 
 
 def test_whole_clip_mode_pads_to_thirty_seconds(tmp_path):

@@ -33,6 +33,7 @@ class Outcome:
     examples: int = 0
     reason: str = ""
     detail: str = ""
+    content: str = ""  # audio.content_fingerprint of the decoded audio, for duplicate detection
 
     @classmethod
     def quarantined(cls, record: QuarantineRecord) -> "Outcome":
@@ -45,7 +46,7 @@ def process_item(item: SourceItem, settings: IngestSettings) -> tuple[Outcome, l
     def rejected(q: audio.Quarantined) -> tuple[Outcome, list]:
         return _rejected(item, q.reason, q.detail), []
 
-    data = audio.read_bytes(item.path)
+    data = audio.read_bytes(item.path, settings.audio.max_file_megabytes)
     if isinstance(data, audio.Quarantined):
         return rejected(data)
     clip = audio.decode(data, item.path, settings.audio)
@@ -56,7 +57,9 @@ def process_item(item: SourceItem, settings: IngestSettings) -> tuple[Outcome, l
         return rejected(descriptors)
     segments = audio.segment(clip.samples, settings.audio)
     examples = features.build_examples(item, clip, descriptors, segments, settings.audio.sample_rate)
-    return Outcome(display_path(item.path), item.track_id, "ok", item.split, item.genre, examples=len(examples)), examples
+    outcome = Outcome(display_path(item.path), item.track_id, "ok", item.split, item.genre, examples=len(examples),
+                      content=audio.content_fingerprint(clip.samples))
+    return outcome, examples
 
 
 def _rejected(item: SourceItem, reason: str, detail: str) -> Outcome:
