@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 from typing import Union
 
 import numpy as np
@@ -246,8 +247,8 @@ def _pad(samples: np.ndarray, length: int) -> np.ndarray:
 
 def _short(error: Exception, limit: int = 200) -> str:
     text = " ".join(str(error).split())
-    # libsndfile names the BytesIO object in its messages; that address helps nobody.
-    text = text.replace("Error opening <_io.BytesIO object", "Error opening <stream")
+    # libsndfile names the in-memory stream and its address in its messages; that helps nobody.
+    text = re.sub(r"Error opening <_io\.BytesIO object at 0x[0-9a-fA-F]+>: ", "", text)
     return text[:limit]
 
 
