@@ -136,10 +136,11 @@ def main(argv=None) -> int:
         return 0
 
     from pipeline.cli import configure_logging
+
+    configure_logging()  # before TFX is imported: it filters the client libraries' import-time warnings
     from pipeline.config import load_config
     from pipeline.local_runner import prepare_dataset
 
-    configure_logging()
     config = load_config(args.config, args.overrides)
     if not config.dataset.uses_demo:
         print("bench-ingest measures the demo dataset; leave dataset.audio_root empty", file=sys.stderr)

@@ -116,8 +116,8 @@ def _build_graph(pipeline: beam.Pipeline, listing, settings: IngestSettings, art
             | f"Write[{split}]" >> beam.io.Write(GzipTFRecordSink(
                 os.path.join(artifact_utils.get_split_uri([artifact], split), TFRECORD_PREFIX),
                 num_shards=settings.example_gen.num_shards,
+                compression_engine=settings.example_gen.compression_engine,
                 compression_level=settings.example_gen.compression_level,
-                compression_strategy=settings.example_gen.compression_strategy,
             ))
         )
     prefiltered = [json.dumps(dataclasses.asdict(Outcome.quarantined(r)), ensure_ascii=False)
