@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from pipeline import demo_data as dd
+from pipeline.demo_data import dataset as dd_dataset  # where the worker pool picks its start method
 from pipeline.config import PROJECT_ROOT, FMA_SMALL_GENRES, DemoDataConfig
 
 GENRES = FMA_SMALL_GENRES
@@ -192,7 +193,7 @@ def test_same_seed_same_output_for_any_worker_count(tiny, tmp_path, monkeypatch,
     # the fixture ran with one worker (in-process); this one with two processes
     if start_method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {start_method} here")
-    monkeypatch.setattr(dd, "_mp_context", lambda: multiprocessing.get_context(start_method))
+    monkeypatch.setattr(dd_dataset, "_mp_context", lambda: multiprocessing.get_context(start_method))
     again = dd.generate_demo_dataset(DemoDataConfig(**{**TINY, "workers": 2}), GENRES, str(tmp_path / "d"),
                                      progress=False)
     a_csv = (Path(tiny.root) / "fma_metadata" / "tracks.csv").read_bytes()
