@@ -105,14 +105,8 @@ class _Accompaniment(_SynthCore):
             patt = patterns[int(tr.integers(len(patterns)))]
             gap_ms = tr.uniform(8, 18)
             bright = tr.uniform(0.5, 0.95)
-            hits = [i for i, c in enumerate(patt) if c != "."]
-            for st in self.steps():
-                c = patt[st % 16]
-                if c == ".":
-                    continue
-                pos = hits.index(st % 16)
-                nxt = hits[(pos + 1) % len(hits)] + (16 if pos + 1 == len(hits) else 0)
-                ring = self.samples(nxt - st % 16 + 1)
+            for st, c, until_next in self.pattern_hits(patt):
+                ring = self.samples(until_next + 1)
                 strings = self.guitar_strings(st)
                 if name == "oud":  # root-fifth dyads an octave up
                     strings = [strings[0] + 12, strings[1] + 12]
@@ -141,17 +135,11 @@ class _Accompaniment(_SynthCore):
             patterns = ["X.x.x.x.X.x.x.x.", "x.x.x.x.x.x.x.x.", "X.......X.......", "X.x.x.X.x.x.X.x."]
             patt = patterns[int(tr.integers(len(patterns)))]
             drive = tr.uniform(4.0, 12.0)
-            hits = [i for i, c in enumerate(patt) if c != "."]
-            for st in self.steps():
-                c = patt[st % 16]
-                if c == ".":
-                    continue
-                pos = hits.index(st % 16)
-                nxt = hits[(pos + 1) % len(hits)] + (16 if pos + 1 == len(hits) else 0)
+            for st, c, until_next in self.pattern_hits(patt):
                 root = self.chord(st, base=40)[0]
                 while root > 52:
                     root -= 12
-                note = self.power_chord(root, self.samples(nxt - st % 16), muted=(c == "x"), drive=drive)
+                note = self.power_chord(root, self.samples(until_next), muted=(c == "x"), drive=drive)
                 _add_at(buf, note, self.at(st), 1.0 if c == "X" else 0.8)
             return _lowpass(buf, tr.uniform(2500, 5000), sr)  # the guitar cabinet
         if name in ("saw_pad", "string_pad"):
@@ -183,15 +171,9 @@ class _Accompaniment(_SynthCore):
             if name == "rhodes":
                 patterns = ["x.....x...x.....x.......x.......", "x.......x..x....", "x..........x....x..............."]
             patt = patterns[int(tr.integers(len(patterns)))]
-            hits = [i for i, c in enumerate(patt) if c != "."]
             size = 4 if (name == "rhodes" or tr.random() < 0.3) else 3
-            for st in self.steps():
-                i = st % len(patt)
-                if patt[i] == ".":
-                    continue
-                pos = hits.index(i)
-                nxt = hits[(pos + 1) % len(hits)] + (len(patt) if pos + 1 == len(hits) else 0)
-                n = self.samples(nxt - i + 1)
+            for st, _, until_next in self.pattern_hits(patt):
+                n = self.samples(until_next + 1)
                 start = self.at(st)
                 for k, m in enumerate(self.chord(st, base=52, size=size)):
                     note = self.rhodes(m, n) if name == "rhodes" else self.piano(m, n)

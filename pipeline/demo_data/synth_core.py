@@ -51,6 +51,18 @@ class _SynthCore:
     def steps(self) -> range:
         return range(max(self.step_lo, 0), self.step_hi)
 
+    def pattern_hits(self, pattern: str):
+        """(step, symbol, steps until the next hit) for every hit of a repeating step pattern in the clip."""
+        length = len(pattern)
+        hits = [i for i, c in enumerate(pattern) if c != "."]
+        for st in self.steps():
+            i = st % length
+            if pattern[i] == ".":
+                continue
+            pos = hits.index(i)
+            nxt = hits[(pos + 1) % len(hits)] + (length if pos + 1 == len(hits) else 0)
+            yield st, pattern[i], nxt - i
+
     def timbre(self, name: str) -> np.random.Generator:
         """The artist's sound of one instrument: the same for all their tracks."""
         return _rng(self.seed, 4, self.artist_id, zlib.crc32(name.encode()))
