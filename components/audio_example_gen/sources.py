@@ -48,8 +48,11 @@ class SourceListing:
     quarantined: list[QuarantineRecord]
     # Files present but not audio inputs by design (e.g. fma_small/README.txt); reported, not quarantined.
     ignored: list[str]
-    # Metadata rows (FMA layout) without an audio file count as "seen" too: they are in quarantined.
-    files_seen: int
+
+    @property
+    def files_seen(self) -> int:
+        """Every input: each listed file, and (FMA layout) each metadata row whose audio is missing."""
+        return len(self.items) + len(self.quarantined)
 
 
 def hash_split(group_key: str, train_percent: int, eval_percent: int, salt: str) -> str:
@@ -144,13 +147,11 @@ def list_fma(audio_root: str, metadata_dir: str, subset: str, genres: Sequence[s
 
     items, quarantined, ignored = [], [], []
     seen_ids = set()
-    files_seen = 0
     for path in walk_files(root):
         shown = display_path(path)
         if os.path.dirname(path) == root:
             ignored.append(shown)  # README.txt, checksums: the archive's documentation, not inputs
             continue
-        files_seen += 1
         stem = os.path.splitext(os.path.basename(path))[0]
         track_id = int(stem) if stem.isdigit() else None
         # Any file named after a track counts as that track's audio, even one quarantined below.
@@ -186,7 +187,6 @@ def list_fma(audio_root: str, metadata_dir: str, subset: str, genres: Sequence[s
     for track_id, row in rows.items():
         if track_id in seen_ids or _subset_rank(row) > limit:
             continue
-        files_seen += 1
         quarantined.append(
             QuarantineRecord(
                 display_path(fma_audio_path(root, track_id)),
@@ -195,7 +195,7 @@ def list_fma(audio_root: str, metadata_dir: str, subset: str, genres: Sequence[s
                 f"tracks.csv lists this {subset} track but its audio file is missing",
             )
         )
-    return SourceListing(items, quarantined, ignored, files_seen)
+    return SourceListing(items, quarantined, ignored)
 
 
 def _subset_rank(row: _FmaRow) -> int:
@@ -223,10 +223,8 @@ def list_folders(audio_root: str, genres: Sequence[str], split_config) -> Source
     """<root>/<Genre>/<files...>: the folder name is the label; no artist is known, so split by track."""
     by_normal = {normalise_genre(g): (i, g) for i, g in enumerate(genres)}
     items, quarantined = [], []
-    files_seen = 0
     root = audio_root.rstrip("/")
     for path in walk_files(root):
-        files_seen += 1
         shown = display_path(path)
         relative = shown[len(root) + 1 :]
         parts = relative.split(os.sep)
@@ -255,7 +253,7 @@ def list_folders(audio_root: str, genres: Sequence[str], split_config) -> Source
                 split=hash_split(f"track:{relative}", split_config.train_percent, split_config.eval_percent, split_config.salt),
             )
         )
-    return SourceListing(items, quarantined, [], files_seen)
+    return SourceListing(items, quarantined, [])
 
 
 def list_sources(layout: str, audio_root: str, metadata_dir: str, subset: str, genres: Sequence[str], split_config) -> SourceListing:
