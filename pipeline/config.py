@@ -67,8 +67,10 @@ class AudioConfig(_Section):
 
     sample_rate: int = Field(22050, ge=1000, description="Every clip is resampled to this rate, mono.")
     clip_seconds: float = Field(30.0, gt=0, description="Length of a whole clip; shorter clips are zero-padded.")
+    # 3 s segments: ten training examples per FMA clip, and the length the models and the served
+    # signature take; a whole track is predicted by averaging its segments.
     segment_seconds: Optional[float] = Field(
-        None, gt=0, description="Cut clips into segments of this length; None keeps the whole clip."
+        3.0, gt=0, description="Cut clips into segments of this length; None keeps the whole clip."
     )
     min_duration_seconds: float = Field(2.0, ge=0, description="Shorter decoded audio is quarantined.")
     silence_threshold_dbfs: float = Field(-60.0, description="Frames quieter than this count as silent.")
@@ -147,6 +149,123 @@ class BeamConfig(_Section):
         ]
 
 
+class SpectrogramConfig(_Section):
+    """The log-mel spectrogram (TensorFlow ops, one graph for training and serving) and its image form."""
+
+    n_fft: int = Field(2048, ge=16, description="FFT size and window length (samples).")
+    hop_length: int = Field(512, ge=1, description="Samples between frames.")
+    n_mels: int = Field(128, ge=8)
+    fmin: float = Field(0.0, ge=0)
+    fmax: Optional[float] = Field(None, gt=0, description="None = Nyquist (sample_rate / 2).")
+    mel_scale: Literal["slaney", "htk"] = "slaney"
+    log_floor: float = Field(1e-10, gt=0, description="Mel power is floored here before 10*log10 (dB).")
+    image_size: int = Field(224, ge=32, description="Side of the square image form (image_size x image_size x 3).")
+    image_dynamic_range_db: float = Field(
+        80.0, gt=0, description="The image maps [max - range, max] dB of each example onto 0-255."
+    )
+
+    @model_validator(mode="after")
+    def _hop_fits(self) -> "SpectrogramConfig":
+        if self.hop_length > self.n_fft:
+            raise ValueError("hop_length must not exceed n_fft")
+        if self.fmax is not None and self.fmax <= self.fmin:
+            raise ValueError("fmax must be above fmin")
+        return self
+
+
+class TransformConfig(_Section):
+    """SpectrogramTransform: log-mel, its image form and engineered features per example."""
+
+    spectrogram: SpectrogramConfig = Field(default_factory=SpectrogramConfig)
+    # "fma": FMA's features.csv set (518 values, chroma/CQT included, ~0.3 s per 30 s of audio);
+    # "quick": the same statistics of MFCC, RMS, ZCR and the spectral descriptors only (no CQT), for fast runs.
+    engineered_preset: Literal["fma", "quick"] = "fma"
+    batch_size: int = Field(32, ge=1, description="Waveforms per call of the TensorFlow featurizer.")
+    min_seconds: float = Field(
+        0.5, ge=0, description="Examples with less non-padded audio are quarantined (features need some signal)."
+    )
+
+
+class Cnn1dConfig(_Section):
+    downsample: int = Field(4, ge=1, description="Average-pool the waveform by this factor before the first Conv1D.")
+    pool_size: int = Field(4, ge=2)
+
+
+class MobileNetConfig(_Section):
+    weights: Literal["imagenet", "random"] = Field(
+        "imagenet", description="imagenet falls back to random initialisation (logged) when the weights cannot be had."
+    )
+    head_units: int = Field(128, ge=8)
+    dropout: float = Field(0.3, ge=0, lt=1)
+    fine_tune_epochs: int = Field(0, ge=0, description="Epochs with the top of the base unfrozen after the head is trained.")
+    fine_tune_layers: int = Field(30, ge=1, description="How many of the base's last layers are unfrozen.")
+    fine_tune_learning_rate: float = Field(1e-5, gt=0)
+
+
+class TrainerConfig(_Section):
+    """The Keras model trained by the standard TFX Trainer (run_fn: components.keras_trainer.run_fn)."""
+
+    model_family: Literal["cnn1d_raw", "cnn2d_mel", "mobilenetv2_transfer"] = "cnn2d_mel"
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(32, ge=1, description="Per replica; the global batch scales with the replicas.")
+    learning_rate: float = Field(1e-3, gt=0)
+    early_stopping_patience: int = Field(8, ge=1, description="Epochs without eval-loss improvement before stopping.")
+    steps_per_epoch: Optional[int] = Field(None, ge=1, description="None = one pass over the train split.")
+    shuffle_buffer: int = Field(4096, ge=1)
+    cache_megabytes: float = Field(
+        4096.0, ge=0, description="Cache the parsed train split in memory when it is smaller than this."
+    )
+    seed: int = 0
+    cnn1d: Cnn1dConfig = Field(default_factory=Cnn1dConfig)
+    mobilenet: MobileNetConfig = Field(default_factory=MobileNetConfig)
+
+
+BASELINE_ALGORITHMS = ("logistic_regression", "knn", "gaussian_nb", "svm")
+
+
+def _default_hyperparameters() -> dict[str, dict[str, Any]]:
+    return {
+        "logistic_regression": {"C": 1.0, "max_iter": 2000},
+        "knn": {"n_neighbors": 5, "weights": "distance"},
+        "gaussian_nb": {"var_smoothing": 1e-9},
+        "svm": {"C": 10.0, "kernel": "rbf", "gamma": "scale"},
+    }
+
+
+def _default_param_grids() -> dict[str, dict[str, list[Any]]]:
+    return {
+        "logistic_regression": {"C": [0.01, 0.1, 1.0, 10.0]},
+        "knn": {"n_neighbors": [3, 5, 9, 15], "weights": ["uniform", "distance"]},
+        "gaussian_nb": {"var_smoothing": [1e-9, 1e-6, 1e-3]},
+        "svm": {"C": [1.0, 10.0, 100.0], "gamma": ["scale", 0.001, 0.01]},
+    }
+
+
+class BaselinesConfig(_Section):
+    """SklearnBaselineTrainer: classic models on the engineered features."""
+
+    enabled: bool = True
+    algorithms: tuple[Literal["logistic_regression", "knn", "gaussian_nb", "svm"], ...] = BASELINE_ALGORITHMS
+    pca_components: Optional[float] = Field(
+        None, gt=0, description="None = no PCA; an integer = components; a fraction in (0, 1) = variance kept."
+    )
+    hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=_default_hyperparameters)
+    grid_search: bool = Field(False, description="Cross-validated grid search on the train split (groups = artist).")
+    param_grids: dict[str, dict[str, list[Any]]] = Field(default_factory=_default_param_grids)
+    cv_folds: int = Field(3, ge=2)
+    seed: int = 0
+
+    @field_validator("hyperparameters", "param_grids")
+    @classmethod
+    def _known_algorithms(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - set(BASELINE_ALGORITHMS)
+        if unknown:
+            raise ValueError(f"unknown algorithms {sorted(unknown)}; choose from {list(BASELINE_ALGORITHMS)}")
+        return value
+
+# -- deployment sections (Kubeflow / Vertex / Dataflow) go below this line --
+
+
 class PipelineConfig(_Section):
     pipeline_name: str = "fma-genre"
     output_root: str = Field("runs", description="Pipeline root, MLMD database and logs of local runs.")
@@ -158,6 +277,9 @@ class PipelineConfig(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     example_gen: ExampleGenConfig = Field(default_factory=ExampleGenConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
+    transform: TransformConfig = Field(default_factory=TransformConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
 
     @field_validator("genres")
     @classmethod

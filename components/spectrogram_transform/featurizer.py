@@ -1,0 +1,203 @@
+"""The log-mel featurizer: the one place where a waveform becomes a spectrogram and its image form.
+
+It is TensorFlow ops only (`tf.signal.stft`, a mel weight matrix, a floored log), so the same graph runs
+in SpectrogramTransform (to write the training examples) and inside the served model (which takes raw
+audio). SpectrogramTransform exports it as a SavedModel, the Trainer loads that SavedModel and embeds it
+in the serving signature; nothing re-implements these maths.
+
+Conventions follow librosa so results can be compared with it (`featurizer_test.py` states the
+tolerance): centred frames (the signal is zero-padded by n_fft // 2 on both sides), a periodic Hann
+window, power spectrum, mel filters on the Slaney or HTK scale with Slaney area normalisation, and
+decibels `10 * log10(max(mel_power, log_floor))` (librosa's `power_to_db(ref=1, amin=log_floor,
+top_db=None)`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Literal, Optional
+
+import numpy as np
+
+SETTINGS_FILE = "featurizer_settings.json"
+SAVED_MODEL_DIR = "saved_model"
+SIGNATURE = "featurize"
+LOG_MEL_OUTPUT = "log_mel"
+IMAGE_OUTPUT = "mel_image"
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrogramSettings:
+    """Everything the featurizer graph depends on (frozen into the exported SavedModel)."""
+
+    sample_rate: int
+    num_samples: int
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: Optional[float] = None
+    mel_scale: Literal["slaney", "htk"] = "slaney"
+    log_floor: float = 1e-10
+    image_size: int = 224
+    image_dynamic_range_db: float = 80.0
+
+    @classmethod
+    def from_pipeline_config(cls, config) -> "SpectrogramSettings":
+        spec = config.transform.spectrogram
+        return cls(
+            sample_rate=config.audio.sample_rate,
+            num_samples=config.audio.example_samples,
+            **spec.model_dump(),
+        )
+
+    @property
+    def upper_frequency(self) -> float:
+        return self.fmax if self.fmax is not None else self.sample_rate / 2.0
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of a centred STFT: 1 + num_samples // hop_length."""
+        return 1 + self.num_samples // self.hop_length
+
+    @property
+    def log_mel_shape(self) -> tuple[int, int]:
+        return (self.num_frames, self.n_mels)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, 3)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "SpectrogramSettings":
+        return cls(**json.loads(text))
+
+
+# -- mel filter bank (numpy; embedded in the graph as a constant) ---------------------------------------
+def hz_to_mel(frequencies, scale: str) -> np.ndarray:
+    f = np.asarray(frequencies, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    # Slaney's Auditory Toolbox: linear below 1 kHz, logarithmic above.
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, f / f_sp)
+
+
+def mel_to_hz(mels, scale: str) -> np.ndarray:
+    m = np.asarray(mels, dtype=np.float64)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_weight_matrix(settings: SpectrogramSettings) -> np.ndarray:
+    """[n_fft // 2 + 1, n_mels] triangular filters, area-normalised (Slaney), float32."""
+    fft_frequencies = np.linspace(0.0, settings.sample_rate / 2.0, settings.n_fft // 2 + 1)
+    edges_mel = np.linspace(
+        hz_to_mel(settings.fmin, settings.mel_scale), hz_to_mel(settings.upper_frequency, settings.mel_scale),
+        settings.n_mels + 2,
+    )
+    edges = mel_to_hz(edges_mel, settings.mel_scale)
+    widths = np.diff(edges)
+    distance = edges[:, None] - fft_frequencies[None, :]
+    rising = -distance[:-2] / widths[:-1, None]
+    falling = distance[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.T.astype(np.float32)
+
+
+# -- the TensorFlow graph ---------------------------------------------------------------------------------
+def _tf():
+    import tensorflow as tf  # imported lazily: Beam workers and the CLI import this module's settings
+
+    return tf
+
+
+def build_featurizer(settings: SpectrogramSettings):
+    """A `tf.Module` whose `featurize(waveform)` maps float32 [batch, num_samples] to
+    {"log_mel": float32 [batch, frames, n_mels] in dB, "mel_image": uint8 [batch, S, S, 3]}."""
+    tf = _tf()
+
+    class Featurizer(tf.Module):
+        def __init__(self):
+            super().__init__(name="log_mel_featurizer")
+            self.settings_json = tf.constant(settings.to_json())
+            self._mel_matrix = tf.constant(mel_weight_matrix(settings))
+
+        def log_mel(self, waveform):
+            pad = settings.n_fft // 2
+            padded = tf.pad(waveform, [[0, 0], [pad, pad]])
+            stft = tf.signal.stft(
+                padded, frame_length=settings.n_fft, frame_step=settings.hop_length, fft_length=settings.n_fft,
+                window_fn=tf.signal.hann_window, pad_end=False,
+            )
+            power = tf.math.square(tf.math.real(stft)) + tf.math.square(tf.math.imag(stft))
+            mel_power = tf.tensordot(power, self._mel_matrix, axes=1)
+            return 10.0 * tf.math.log(tf.maximum(mel_power, settings.log_floor)) / tf.math.log(10.0)
+
+        def image(self, log_mel):
+            # Each example's loudest cell is white and everything `image_dynamic_range_db` below it is
+            # black, so the image does not depend on the recording level; low frequencies at the bottom.
+            peak = tf.reduce_max(log_mel, axis=[1, 2], keepdims=True)
+            scaled = (log_mel - (peak - settings.image_dynamic_range_db)) / settings.image_dynamic_range_db
+            scaled = tf.clip_by_value(scaled, 0.0, 1.0)
+            picture = tf.reverse(tf.transpose(scaled, [0, 2, 1]), axis=[1])[..., tf.newaxis]
+            picture = tf.image.resize(picture, [settings.image_size, settings.image_size], method="bilinear")
+            # Quantised in the graph, so the uint8 bytes stored in the examples are exactly what serving sees.
+            pixels = tf.cast(tf.round(tf.clip_by_value(picture, 0.0, 1.0) * 255.0), tf.uint8)
+            return tf.tile(pixels, [1, 1, 1, 3])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, settings.num_samples], tf.float32, name="waveform")])
+        def featurize(self, waveform):
+            log_mel = self.log_mel(waveform)
+            return {LOG_MEL_OUTPUT: log_mel, IMAGE_OUTPUT: self.image(log_mel)}
+
+    return Featurizer()
+
+
+def export_featurizer(settings: SpectrogramSettings, directory: str) -> str:
+    """Writes the SavedModel (`<directory>/saved_model`) and the settings (JSON); returns the SavedModel path."""
+    tf = _tf()
+    module = build_featurizer(settings)
+    path = os.path.join(directory, SAVED_MODEL_DIR)
+    tf.saved_model.save(module, path, signatures={SIGNATURE: module.featurize.get_concrete_function()})
+    tf.io.gfile.makedirs(directory)
+    with tf.io.gfile.GFile(os.path.join(directory, SETTINGS_FILE), "w") as f:
+        f.write(settings.to_json())
+    return path
+
+
+class LoadedFeaturizer:
+    """The exported featurizer: `featurize(waveform)` runs the SavedModel's graph; `settings` describes it.
+
+    `module` is the loaded SavedModel object: attach it to a Keras model or tf.Module that is saved
+    again (the serving model) so the graph and its constants travel with it.
+    """
+
+    def __init__(self, directory: str):
+        tf = _tf()
+        settings_path = os.path.join(directory, SETTINGS_FILE)
+        saved_model = os.path.join(directory, SAVED_MODEL_DIR)
+        if not tf.io.gfile.exists(settings_path) or not tf.io.gfile.exists(saved_model):
+            raise FileNotFoundError(
+                f"{directory} is not an exported featurizer (expected {SETTINGS_FILE} and {SAVED_MODEL_DIR}/); "
+                "it is written by SpectrogramTransform's `featurizer` output"
+            )
+        with tf.io.gfile.GFile(settings_path) as f:
+            self.settings = SpectrogramSettings.from_json(f.read())
+        self.module = tf.saved_model.load(saved_model)
+
+    def featurize(self, waveform):
+        return self.module.featurize(waveform)
+
+
+def load_featurizer(directory: str) -> LoadedFeaturizer:
+    return LoadedFeaturizer(directory)
