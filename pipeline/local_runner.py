@@ -41,22 +41,32 @@ def run(config: PipelineConfig) -> dict[str, str]:
 
 
 def latest_outputs(config: PipelineConfig) -> dict[str, str]:
-    """Newest artifact URI per artifact type of this pipeline, read back from MLMD."""
+    """URI of each output of the newest successful (or cached) execution of every component, read back from
+    MLMD, keyed "<component id>.<output key>" (e.g. "Trainer.model", "AudioExampleGen.examples")."""
     from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
 
     store = metadata_store.MetadataStore(
         tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     )
-    context = store.get_context_by_type_and_name("pipeline", config.pipeline_name)
-    if context is None:
-        return {}
-    newest: dict[str, tuple[int, str]] = {}
-    types = {t.id: t.name for t in store.get_artifact_types()}
-    for artifact in store.get_artifacts_by_context(context.id):
-        name = types.get(artifact.type_id, str(artifact.type_id))
-        if name not in newest or artifact.id > newest[name][0]:
-            newest[name] = (artifact.id, artifact.uri)
-    return {name: uri for name, (_, uri) in newest.items()}
+    finished = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    prefix = f"{config.pipeline_name}."
+    outputs: dict[str, str] = {}
+    for context in store.get_contexts_by_type("node"):
+        if not context.name.startswith(prefix):
+            continue
+        executions = [e for e in store.get_executions_by_context(context.id) if e.last_known_state in finished]
+        if not executions:
+            continue
+        newest = max(executions, key=lambda e: e.id)
+        events = [e for e in store.get_events_by_execution_ids([newest.id])
+                  if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+        uris = {a.id: a.uri for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+        node_id = context.name[len(prefix):]
+        for event in events:
+            key = event.path.steps[0].key if event.path.steps else "output"
+            outputs[f"{node_id}.{key}"] = uris[event.artifact_id]
+    return outputs
 
 
 def anomalies_by_split(anomalies_uri: str) -> dict[str, list[str]]:
@@ -76,7 +86,7 @@ def anomalies_by_split(anomalies_uri: str) -> dict[str, list[str]]:
 
 def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] = None) -> str:
     lines = []
-    examples = outputs.get("Examples")
+    examples = outputs.get("AudioExampleGen.examples")
     if examples:
         summary_path = os.path.join(examples, "summary.json")
         if os.path.exists(summary_path):
@@ -92,11 +102,12 @@ def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] =
                 lines.append(f"Quarantine by reason: {summary['quarantined_by_reason']}")
         lines.append(f"Examples:        {examples}")
         lines.append(f"Quarantine list: {os.path.join(examples, 'quarantine.jsonl')}")
-    for label, kind in (("Statistics", "ExampleStatistics"), ("Schema", "Schema"), ("Anomalies", "ExampleAnomalies")):
-        if kind in outputs:
-            lines.append(f"{label + ':':<16} {outputs[kind]}")
-    if "ExampleAnomalies" in outputs:
-        for split, found in anomalies_by_split(outputs["ExampleAnomalies"]).items():
+    for label, key in (("Statistics", "StatisticsGen.statistics"), ("Schema", "SchemaGen.schema"),
+                       ("Anomalies", "ExampleValidator.anomalies")):
+        if key in outputs:
+            lines.append(f"{label + ':':<16} {outputs[key]}")
+    if "ExampleValidator.anomalies" in outputs:
+        for split, found in anomalies_by_split(outputs["ExampleValidator.anomalies"]).items():
             lines.append(f"  anomalies in {split}: " + ("; ".join(found) if found else "none"))
     if config is not None:
         lines.append(f"Pipeline root:   {config.pipeline_root}")

@@ -38,19 +38,20 @@ def pipeline_run(tmp_path_factory):
 
 def test_every_component_produced_its_artifact(pipeline_run):
     _, outputs, _, _ = pipeline_run
-    for kind in ("Examples", "ExampleStatistics", "Schema", "ExampleAnomalies"):
-        assert kind in outputs and os.path.isdir(outputs[kind]), kind
+    for key in ("AudioExampleGen.examples", "StatisticsGen.statistics", "SchemaGen.schema",
+                "ExampleValidator.anomalies"):
+        assert key in outputs and os.path.isdir(outputs[key]), key
     for split in ("train", "eval", "test"):
-        assert any(n.endswith(".gz") for n in os.listdir(os.path.join(outputs["Examples"], f"Split-{split}")))
-        assert os.path.exists(os.path.join(outputs["ExampleStatistics"], f"Split-{split}", "FeatureStats.pb"))
+        assert any(n.endswith(".gz") for n in os.listdir(os.path.join(outputs["AudioExampleGen.examples"], f"Split-{split}")))
+        assert os.path.exists(os.path.join(outputs["StatisticsGen.statistics"], f"Split-{split}", "FeatureStats.pb"))
 
 
 def test_quarantine_record_lists_each_broken_file_with_its_reason(pipeline_run):
     _, outputs, expected, audio_root = pipeline_run
-    with open(os.path.join(outputs["Examples"], "quarantine.jsonl"), encoding="utf-8") as f:
+    with open(os.path.join(outputs["AudioExampleGen.examples"], "quarantine.jsonl"), encoding="utf-8") as f:
         got = {os.path.relpath(r["path"], audio_root): r["reason"] for r in map(json.loads, f)}
     assert got == expected
-    with open(os.path.join(outputs["Examples"], "summary.json"), encoding="utf-8") as f:
+    with open(os.path.join(outputs["AudioExampleGen.examples"], "summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
     counts = summary["counts"]
     assert summary["reconciles"]
@@ -61,7 +62,7 @@ def test_quarantine_record_lists_each_broken_file_with_its_reason(pipeline_run):
 
 def test_schema_covers_descriptors_but_not_the_waveform(pipeline_run):
     _, outputs, _, _ = pipeline_run
-    schema = io_utils.parse_pbtxt_file(os.path.join(outputs["Schema"], "schema.pbtxt"), schema_pb2.Schema())
+    schema = io_utils.parse_pbtxt_file(os.path.join(outputs["SchemaGen.schema"], "schema.pbtxt"), schema_pb2.Schema())
     names = {f.name for f in schema.feature}
     assert names == set(features.STATISTICS_FEATURES)
     assert features.AUDIO not in names
@@ -72,7 +73,7 @@ def test_schema_covers_descriptors_but_not_the_waveform(pipeline_run):
 
 def test_anomalies_were_computed_for_every_split(pipeline_run):
     _, outputs, _, _ = pipeline_run
-    anomalies = local_runner.anomalies_by_split(outputs["ExampleAnomalies"])
+    anomalies = local_runner.anomalies_by_split(outputs["ExampleValidator.anomalies"])
     assert set(anomalies) == {"train", "eval", "test"}
     # The schema is inferred from train: train itself cannot be anomalous against it.
     assert anomalies["train"] == []
@@ -90,4 +91,4 @@ def test_second_run_is_served_from_the_cache(pipeline_run):
         beam_pipeline_args=config.beam.pipeline_args(),
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)
-    assert local_runner.latest_outputs(config)["Examples"] == outputs["Examples"]
+    assert local_runner.latest_outputs(config)["AudioExampleGen.examples"] == outputs["AudioExampleGen.examples"]
