@@ -10,7 +10,7 @@ def test_defaults_describe_fma_small_and_the_demo_data():
     assert config.genres == FMA_SMALL_GENRES and len(config.genres) == 8
     assert config.dataset.uses_demo
     assert config.audio_root == str(PROJECT_ROOT / "data" / "demo" / "fma_small")
-    assert config.audio.example_samples == 30 * 22050
+    assert config.audio.example_samples == 3 * 22050  # 3 s segments of the 30 s clips
     assert config.split.test_percent == 20
     assert "--direct_running_mode=multi_processing" in config.beam.pipeline_args()
 

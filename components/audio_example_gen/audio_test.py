@@ -111,7 +111,7 @@ def test_descriptors_measure_level_and_silence():
 
 
 def test_whole_clip_mode_pads_short_and_centres_long_clips():
-    config = AudioConfig(sample_rate=1000, clip_seconds=0.3)
+    config = AudioConfig(sample_rate=1000, clip_seconds=0.3, segment_seconds=None)
     short = np.ones(150, np.float32)
     (only,) = audio.segment(short, config)
     assert len(only) == 300 and only[:150].sum() == 150 and only[150:].sum() == 0

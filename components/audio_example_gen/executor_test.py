@@ -150,7 +150,7 @@ def test_quarantine_lists_every_broken_input_and_counts_reconcile(segmented_run)
 
 
 def test_whole_clip_mode_pads_to_thirty_seconds(tmp_path):
-    config, examples, _ = _run_executor(tmp_path, [])
+    config, examples, _ = _run_executor(tmp_path, ["audio.segment_seconds=null"])
     records = _read_split(examples, "test")
     by_track = {int(r[features.TRACK_ID]): r for r in records}
     excerpt = by_track[990002]  # 2 s FMA excerpt in the test split
