@@ -1,0 +1,1 @@
+"""SklearnBaselineTrainer: classic scikit-learn baselines on SpectrogramTransform's engineered features."""

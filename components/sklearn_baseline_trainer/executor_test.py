@@ -1,0 +1,159 @@
+"""The executor end to end: TFRecords of separable engineered features in, four fitted baselines out."""
+import json
+import os
+
+import numpy as np
+import pytest
+from tfx.types import standard_artifacts
+
+from components.sklearn_baseline_trainer import executor, serialization, testdata
+from components.sklearn_baseline_trainer.dataset import load_splits
+from components.sklearn_baseline_trainer.settings import BaselineSettings
+from pipeline.config import load_config
+
+NUM_FEATURES = 12
+ALGORITHMS = ("logistic_regression", "knn", "gaussian_nb", "svm")
+
+
+def _examples(tmp_path, genres, eval_genres=None):
+    n = len(genres)
+    splits = {
+        "train": testdata.separable_rows(n, artists_per_genre=3, tracks_per_artist=2, segments=3,
+                                         num_features=NUM_FEATURES, seed=1, first_artist=0),
+        "eval": testdata.separable_rows(eval_genres or n, artists_per_genre=1, tracks_per_artist=2, segments=3,
+                                        num_features=NUM_FEATURES, seed=2, first_artist=1000),
+        "test": testdata.separable_rows(n, artists_per_genre=1, tracks_per_artist=2, segments=3,
+                                        num_features=NUM_FEATURES, seed=3, first_artist=2000),
+    }
+    return testdata.write_examples(str(tmp_path / "examples"), splits, testdata.feature_names(NUM_FEATURES))
+
+
+def _run(tmp_path, overrides, eval_genres=None):
+    config = load_config(overrides=overrides)
+    examples = _examples(tmp_path, config.genres, eval_genres)
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    os.makedirs(model.uri)
+    executor.Executor().Do(
+        {executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
+        {executor.BASELINE_CONFIG_KEY: BaselineSettings.from_pipeline_config(config).model_dump_json()})
+    return config, examples, model
+
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("grid"), ["baselines.grid_search=true"])
+
+
+def _read(model, *parts):
+    with open(os.path.join(model.uri, *parts)) as f:
+        return json.load(f)
+
+
+def test_every_baseline_beats_chance_by_far(grid_run):
+    _, _, model = grid_run
+    summary = _read(model, "metrics.json")
+    assert tuple(summary["algorithms"]) == ALGORITHMS
+    for algorithm, result in summary["algorithms"].items():
+        for split in ("eval", "test"):  # chance is 1/8
+            assert result[f"{split}_accuracy"] >= 0.6, (algorithm, split, result)
+            assert result[f"{split}_macro_f1"] >= 0.6 and result[f"{split}_track_accuracy"] >= 0.6
+
+
+def test_artifact_holds_models_metadata_metrics_summary_and_manifest(grid_run):
+    config, _, model = grid_run
+    manifest = _read(model, serialization.MANIFEST_FILE)
+    assert manifest["algorithms"] == list(ALGORITHMS) and manifest["genres"] == list(config.genres)
+    assert manifest["num_features"] == NUM_FEATURES
+    for algorithm in ALGORITHMS:
+        for name in (serialization.MODEL_FILE, serialization.METADATA_FILE, serialization.METRICS_FILE):
+            assert os.path.isfile(os.path.join(model.uri, algorithm, name)), (algorithm, name)
+        metadata = _read(model, algorithm, serialization.METADATA_FILE)
+        assert metadata["feature_names"] == testdata.feature_names(NUM_FEATURES)
+        assert metadata["genres"] == list(config.genres) and metadata["steps"] == ["scale", "classifier"]
+        assert metadata["train_examples"] == 8 * 3 * 2 * 3
+
+
+def test_metrics_reconcile_with_the_example_counts(grid_run):
+    config, examples, model = grid_run
+    _, splits = load_splits(examples, config.genres)
+    summary = _read(model, "metrics.json")
+    assert summary["examples"] == {name: len(split) for name, split in splits.items()}
+    for algorithm in ALGORITHMS:
+        metrics = _read(model, algorithm, serialization.METRICS_FILE)
+        for split in ("eval", "test"):
+            result, data = metrics[split], splits[split]
+            matrix = np.array(result["confusion_matrix"]["matrix"])
+            assert result["examples"] == len(data) == matrix.sum()
+            assert result["correct"] == np.trace(matrix) and result["accuracy"] == result["correct"] / len(data)
+            assert {g: v["support"] for g, v in result["per_genre"].items()} == data.genre_counts(config.genres)
+            assert result["track_level"]["examples"] == len(np.unique(data.track_ids))
+            assert summary["algorithms"][algorithm][f"{split}_accuracy"] == result["accuracy"]
+
+
+def test_grid_search_records_best_params_within_the_grid(grid_run):
+    config, _, model = grid_run
+    for algorithm in ALGORITHMS:
+        search = _read(model, algorithm, serialization.METRICS_FILE)["grid_search"]
+        grid = config.baselines.param_grids[algorithm]
+        assert set(search["best_params"]) == set(grid)
+        assert all(search["best_params"][name] in values for name, values in grid.items())
+        assert len(search["candidates"]) == np.prod([len(v) for v in grid.values()])
+        assert 0.6 <= search["best_cv_accuracy"] <= 1.0
+        metadata = _read(model, algorithm, serialization.METADATA_FILE)
+        assert metadata["grid_search_best_params"] == search["best_params"]
+        for name, value in search["best_params"].items():
+            assert metadata["classifier_params"][name] == value
+
+
+def test_best_algorithm_is_the_best_on_eval_and_is_on_the_artifact(grid_run):
+    _, _, model = grid_run
+    summary = _read(model, "metrics.json")
+    eval_accuracy = {a: r["eval_accuracy"] for a, r in summary["algorithms"].items()}
+    best = summary["best_algorithm"]
+    assert eval_accuracy[best] == max(eval_accuracy.values())
+    assert best == next(a for a in ALGORITHMS if eval_accuracy[a] == max(eval_accuracy.values()))  # ties: first
+    assert summary["best_test_accuracy"] == summary["algorithms"][best]["test_accuracy"]
+    assert model.get_string_custom_property("best_algorithm") == best
+    assert model.get_float_custom_property("best_test_accuracy") == pytest.approx(summary["best_test_accuracy"])
+    assert model.get_string_custom_property("algorithms") == ",".join(ALGORITHMS)
+    for algorithm in ALGORITHMS:
+        assert model.get_float_custom_property(f"test_accuracy_{algorithm}") == pytest.approx(
+            summary["algorithms"][algorithm]["test_accuracy"])
+
+
+def test_loaded_models_reproduce_the_recorded_test_accuracy(grid_run):
+    config, examples, model = grid_run
+    _, splits = load_splits(examples, config.genres)
+    test = splits["test"]
+    for algorithm in ALGORITHMS:
+        estimator, metadata = serialization.load_baseline(model.uri, algorithm)
+        accuracy = float(np.mean(estimator.predict(test.features) == test.labels))
+        assert accuracy == _read(model, algorithm, serialization.METRICS_FILE)["test"]["accuracy"]
+
+
+def test_subset_with_pca_and_a_genre_missing_from_eval(tmp_path):
+    # Eval holds only the first 6 genres: the run goes on and the metrics say which genres were absent.
+    config, _, model = _run(tmp_path, ["baselines.algorithms=[gaussian_nb, knn]", "baselines.pca_components=0.9"],
+                            eval_genres=6)
+    summary = _read(model, "metrics.json")
+    assert list(summary["algorithms"]) == ["gaussian_nb", "knn"]
+    assert not os.path.exists(os.path.join(model.uri, "svm"))
+    eval_metrics = _read(model, "knn", serialization.METRICS_FILE)["eval"]
+    assert eval_metrics["genres_absent"] == list(config.genres[6:])
+    assert eval_metrics["per_genre"][config.genres[7]]["recall"] is None
+    metadata = _read(model, "knn", serialization.METADATA_FILE)
+    assert metadata["steps"] == ["scale", "pca", "classifier"] and 1 <= metadata["pca_components_fitted"] <= NUM_FEATURES
+    assert _read(model, "knn", serialization.METRICS_FILE)["grid_search"] is None
+
+
+def test_bad_hyperparameter_fails_before_reading_data(tmp_path):
+    config = load_config(overrides=["baselines.hyperparameters.gaussian_nb.smoothing=1"])
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"hyperparameters.gaussian_nb: unknown hyperparameter\(s\) \['smoothing'\]"):
+        executor.Executor().Do({executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
+                               {executor.BASELINE_CONFIG_KEY: BaselineSettings.from_pipeline_config(config)
+                                .model_dump_json()})
