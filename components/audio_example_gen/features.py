@@ -102,24 +102,24 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def length_delimited_field(number: int, payload: bytes) -> bytes:
     """A length-delimited field (wire type 2)."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def _feature(name: str, value) -> bytes:
     if name in INT_FEATURES:
-        feature = _field(3, _field(1, _varint(int(value))))
+        feature = length_delimited_field(3, length_delimited_field(1, _varint(int(value))))
     elif name in FLOAT_FEATURES:
-        feature = _field(2, _field(1, struct.pack("<f", float(value))))
+        feature = length_delimited_field(2, length_delimited_field(1, struct.pack("<f", float(value))))
     else:
-        feature = _field(1, _field(1, bytes(value)))
-    return _field(1, _field(1, name.encode("utf-8")) + _field(2, feature))
+        feature = length_delimited_field(1, length_delimited_field(1, bytes(value)))
+    return length_delimited_field(1, length_delimited_field(1, name.encode("utf-8")) + length_delimited_field(2, feature))
 
 
 def encode_example(values: dict) -> bytes:
     """Serialize {feature name: scalar} as a tf.Example, in sorted key order like TensorFlow's own."""
-    return _field(1, b"".join(_feature(name, values[name]) for name in sorted(values)))
+    return length_delimited_field(1, b"".join(_feature(name, values[name]) for name in sorted(values)))
 
 
 def decode_waveform(serialized_audio):

