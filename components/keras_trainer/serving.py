@@ -1,0 +1,114 @@
+"""The served model: raw audio in, genre probabilities and name out, featurizer included.
+
+Signatures of the SavedModel written to the Trainer's serving_model_dir:
+
+    serving_default   waveform float32 [batch, num_samples] (mono, the featurizer's sample rate, [-1, 1])
+                      -> {"probabilities": float32 [batch, len(genres)], "genre": string [batch]}
+    serving_examples  examples string [batch]: serialized tf.Examples holding AUDIO (int16 PCM), raw
+                      (AudioExampleGen) or transformed (SpectrogramTransform) alike -> the same outputs;
+                      what TFMA's Evaluator feeds
+    featurize         waveform -> the embedded featurizer's own outputs (log_mel, mel_image), so the
+                      parity of the served graph with SpectrogramTransform's can be checked on the artifact
+
+The featurizer is the SavedModel SpectrogramTransform exported (the TransformGraph artifact), loaded and
+attached to the Keras model, so its graph and constants are saved again inside this model: the served
+spectrogram is computed by the very graph that computed the training examples. `serving_info` carries
+the featurizer settings, the genre vocabulary and the model family (track_prediction reads them).
+"""
+from __future__ import annotations
+
+import json
+
+import tensorflow as tf
+
+from components.audio_example_gen import features as raw_features
+from components.spectrogram_transform.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, LoadedFeaturizer
+
+SERVING_DEFAULT = "serving_default"
+SERVING_EXAMPLES = "serving_examples"
+FEATURIZE = "featurize"
+PROBABILITIES = "probabilities"
+GENRE = "genre"
+WAVEFORM_INPUT = "waveform"
+EXAMPLES_INPUT = "examples"
+
+# What each family's Keras model takes: the waveform itself or one of the featurizer's outputs.
+_MODEL_INPUT = {"cnn1d_raw": None, "cnn2d_mel": LOG_MEL_OUTPUT, "mobilenetv2_transfer": IMAGE_OUTPUT}
+
+
+class ServingInfo(tf.Module):
+    """Facts about the served model that travel inside it (string variables, so they are saved)."""
+
+    def __init__(self, featurizer_settings_json: str, genres, model_family: str):
+        super().__init__(name="serving_info")
+        self.featurizer_settings = tf.Variable(featurizer_settings_json, trainable=False, name="featurizer_settings")
+        self.genres = tf.Variable(list(genres), trainable=False, name="genres")
+        self.model_family = tf.Variable(model_family, trainable=False, name="model_family")
+
+
+def export_serving_model(model: tf.keras.Model, featurizer: LoadedFeaturizer, genres, model_family: str,
+                         directory: str) -> str:
+    """Save `model` with the three signatures above into `directory` (a SavedModel); returns the directory."""
+    settings = featurizer.settings
+    if model_family not in _MODEL_INPUT:
+        raise ValueError(f"unknown model family {model_family!r}")
+    # Attached after training: tracked attributes are saved with the model (and travel with the graph).
+    model.featurizer = featurizer.module
+    model.serving_info = ServingInfo(settings.to_json(), genres, model_family)
+    vocabulary = tf.constant(list(genres))
+    model_input = _MODEL_INPUT[model_family]
+
+    def checked(waveform):
+        # Loaded signatures do not enforce the static input shape: check the length in the graph. (Via
+        # the size: Grappler would fold tf.shape(waveform)[1] to the declared constant.)
+        tf.debugging.assert_equal(
+            tf.size(waveform), tf.shape(waveform)[0] * settings.num_samples,
+            message=f"waveform must be float32 [batch, {settings.num_samples}]: "
+                    f"{settings.num_samples / settings.sample_rate:g} s of mono audio at {settings.sample_rate} Hz; "
+                    "predict longer audio with track_prediction.predict_track")
+        return waveform
+
+    def predict(waveform):
+        waveform = checked(waveform)
+        inputs = waveform if model_input is None else model.featurizer.featurize(waveform)[model_input]
+        probabilities = model(inputs, training=False)
+        return {PROBABILITIES: probabilities, GENRE: tf.gather(vocabulary, tf.argmax(probabilities, axis=1))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, settings.num_samples], tf.float32, name=WAVEFORM_INPUT)])
+    def serve_waveform(waveform):
+        return predict(waveform)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+    def serve_examples(examples):
+        parsed = tf.io.parse_example(examples, {raw_features.AUDIO: tf.io.FixedLenFeature([], tf.string)})
+        pcm = parsed[raw_features.AUDIO]
+        lengths = tf.strings.length(pcm) // 2
+        tf.debugging.assert_equal(
+            lengths, tf.cast(settings.num_samples, lengths.dtype),
+            message=f"{raw_features.AUDIO} must hold {settings.num_samples} samples (the length this model was "
+                    "trained on: audio.segment_seconds x sample_rate)")
+        waveform = tf.reshape(raw_features.decode_waveform(pcm), (-1, settings.num_samples))
+        return predict(waveform)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, settings.num_samples], tf.float32, name=WAVEFORM_INPUT)])
+    def featurize(waveform):
+        return model.featurizer.featurize(checked(waveform))
+
+    signatures = {
+        SERVING_DEFAULT: serve_waveform.get_concrete_function(),
+        SERVING_EXAMPLES: serve_examples.get_concrete_function(),
+        FEATURIZE: featurize.get_concrete_function(),
+    }
+    # The optimizer's slots are of no use to serving or evaluation and would double the artifact.
+    model.save(directory, save_format="tf", signatures=signatures, include_optimizer=False)
+    return directory
+
+
+def read_serving_info(loaded) -> dict:
+    """{"featurizer_settings": dict, "genres": [str], "model_family": str} of a loaded serving model."""
+    info = loaded.serving_info
+    return {
+        "featurizer_settings": json.loads(info.featurizer_settings.numpy().decode("utf-8")),
+        "genres": [g.decode("utf-8") for g in info.genres.numpy()],
+        "model_family": info.model_family.numpy().decode("utf-8"),
+    }

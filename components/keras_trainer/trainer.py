@@ -1,0 +1,282 @@
+"""run_fn for the standard TFX Trainer: train the configured Keras model family and export it for serving.
+
+    tfx.components.Trainer(examples=..., transform_graph=..., run_fn="components.keras_trainer.trainer.run_fn",
+                           custom_config={"config": config.model_dump(mode="json")}, ...)
+
+Reads: the whole PipelineConfig from custom_config["config"]; the featurizer (SpectrogramTransform's
+exported SavedModel) from fn_args.transform_graph_path; the train/eval TFRecords from fn_args.
+Writes: the serving SavedModel (serving.py) to fn_args.serving_model_dir; TensorBoard logs,
+history.json (per epoch) and metrics.json (final eval and test accuracy/loss) to fn_args.model_run_dir.
+
+The test split: TFX hands the user function only the files of the splits named in train_args/eval_args,
+and naming "test" there would make it the validation data that early stopping selects on. So the test
+files are found beside the train split in the same Examples artifact (`<artifact>/Split-test/*`, the
+standard layout), read once, after training, for metrics.json; a missing test split is logged and skipped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from components.keras_trainer import dataset as data
+from components.keras_trainer.models import build_model, fine_tune, is_pretrained
+from components.keras_trainer.serving import export_serving_model
+from components.keras_trainer.strategy import global_batch_size, make_strategy
+from components.spectrogram_transform.featurizer import SpectrogramSettings, load_featurizer
+from pipeline.config import PipelineConfig
+
+_log = logging.getLogger(__name__)
+
+CONFIG_KEY = "config"
+HISTORY_FILE = "history.json"
+METRICS_FILE = "metrics.json"
+TEST_SPLIT = "test"
+
+
+def run_fn(fn_args) -> None:
+    config = config_from_custom_config(fn_args.custom_config)
+    trainer = config.trainer
+    tf.keras.utils.set_random_seed(trainer.seed)
+    featurizer = _load_featurizer(fn_args.transform_graph_path, config)
+    strategy, plan = make_strategy()
+    inputs = prepare_inputs(fn_args, trainer, featurizer.settings, strategy.num_replicas_in_sync, plan.drop_remainder)
+    with strategy.scope():
+        built = build_model(config, featurizer.settings)
+        compile_model(built.model, trainer.learning_rate)
+
+    started = time.monotonic()
+    recorder = HistoryRecorder(fn_args.model_run_dir)
+    fit = make_fit(built.model, inputs, fn_args.eval_steps, fn_args.model_run_dir, recorder,
+                   trainer.early_stopping_patience)
+    mobilenet = trainer.model_family == "mobilenetv2_transfer"
+    stopper = fit("head" if mobilenet and is_pretrained(built.notes) else "train", 0, trainer.epochs)
+    best_loss, best_epoch = stopper.best, stopper.best_epoch
+    fine_tunes = mobilenet and trainer.mobilenet.fine_tune_epochs > 0 and is_pretrained(built.notes)
+    if fine_tunes:
+        best_loss, best_epoch = fine_tune_phase(built.model, strategy, trainer.mobilenet, fit, recorder, best_loss,
+                                                 best_epoch)
+    elif mobilenet and trainer.mobilenet.fine_tune_epochs > 0:
+        _log.info("Trainer: no fine-tuning phase: with random weights the whole MobileNetV2 trained from the start")
+    planned_epochs = trainer.epochs + (trainer.mobilenet.fine_tune_epochs if fine_tunes else 0)
+
+    metrics = final_metrics(built.model, inputs, fn_args.train_files, config.genres)
+    metrics["model_family"] = trainer.model_family
+    metrics["training"] = {
+        "epochs_run": len(recorder.epochs),
+        "best_epoch": best_epoch + 1,
+        "best_eval_loss": float(best_loss),
+        "stopped_early": len(recorder.epochs) < planned_epochs,
+        "seconds": round(time.monotonic() - started, 1),
+        "strategy": plan.kind,
+        "replicas": strategy.num_replicas_in_sync,
+        "global_batch_size": inputs.batch,
+        "steps_per_epoch": inputs.steps_per_epoch,
+        "train_examples_estimate": inputs.train_estimate,
+        "cached": inputs.cached,
+        **built.notes,
+    }
+    export_serving_model(built.model, featurizer, config.genres, trainer.model_family, fn_args.serving_model_dir)
+    write_json(os.path.join(fn_args.model_run_dir, METRICS_FILE), metrics)
+    _log.info("Trainer: eval accuracy %.4f; serving model in %s; metrics in %s", metrics["eval"]["accuracy"],
+              fn_args.serving_model_dir, os.path.join(fn_args.model_run_dir, METRICS_FILE))
+
+
+def _load_featurizer(path: Optional[str], config: PipelineConfig):
+    if not path:
+        raise ValueError("the Trainer needs transform_graph=SpectrogramTransform.outputs['featurizer'] (the "
+                         "featurizer is part of the served model)")
+    featurizer = load_featurizer(path)
+    expected = SpectrogramSettings.from_pipeline_config(config)
+    if featurizer.settings != expected:
+        _log.warning("Trainer: the featurizer was exported with other settings than the config gives; the "
+                     "featurizer's are used (they made the examples): %s vs config %s", featurizer.settings, expected)
+    return featurizer
+
+
+@dataclasses.dataclass
+class Inputs:
+    spec: data.InputSpec
+    batch: int  # global
+    train_files: list
+    eval_files: list
+    train: object  # tf.data.Dataset
+    eval: object
+    train_estimate: int
+    cached: dict
+    steps_per_epoch: Optional[int]
+
+
+def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: int, drop_remainder: bool) -> Inputs:
+    spec = data.input_spec(trainer.model_family, settings)
+    batch = global_batch_size(trainer.batch_size, replicas)
+    train_files, eval_files = data.list_files(fn_args.train_files), data.list_files(fn_args.eval_files)
+    data.check_examples(train_files, spec, trainer.model_family)
+    cache_train, train_estimate = data.should_cache(train_files, spec, trainer.cache_megabytes)
+    eval_estimate = data.estimate_examples(eval_files)
+    cache_eval = cache_train and (train_estimate + eval_estimate) * spec.cached_bytes / 2**20 <= trainer.cache_megabytes
+    steps_per_epoch = resolve_steps_per_epoch(trainer.steps_per_epoch, fn_args.train_steps, trainer.epochs)
+    _log.info("Trainer: %s on ~%d train / ~%d eval examples (%d + %d files); global batch %d (%d per replica x %d); "
+              "cache train %s, eval %s (budget %.0f MB); steps per epoch %s", trainer.model_family, train_estimate,
+              eval_estimate, len(train_files), len(eval_files), batch, trainer.batch_size, replicas, cache_train,
+              cache_eval, trainer.cache_megabytes, steps_per_epoch or "one pass")
+    train = data.make_dataset(train_files, spec, batch, training=True, seed=trainer.seed,
+                              shuffle_buffer=trainer.shuffle_buffer, cache=cache_train, drop_remainder=drop_remainder,
+                              repeat=steps_per_epoch is not None, files=train_files)
+    evaluation = data.make_dataset(eval_files, spec, batch, training=False, cache=cache_eval,
+                                   drop_remainder=drop_remainder, files=eval_files)
+    return Inputs(spec, batch, train_files, eval_files, train, evaluation, train_estimate,
+                  {"train": cache_train, "eval": cache_eval}, steps_per_epoch)
+
+
+def final_metrics(model, inputs: Inputs, train_patterns, genres) -> dict:
+    """Eval and (when the artifact has one) test metrics of the final model."""
+    metrics = {"genres": list(genres), "eval": evaluate(model, inputs.eval_files, inputs.spec, inputs.batch, genres)}
+    test_pattern, reason = test_split_pattern(train_patterns)
+    if not test_pattern:
+        _log.info("Trainer: no test metrics: %s", reason)
+        return {**metrics, "test": None, "test_skipped": reason}
+    test = evaluate(model, data.list_files([test_pattern]), inputs.spec, inputs.batch, genres)
+    _log.info("Trainer: test accuracy %.4f (loss %.4f) on %d examples; track accuracy %.4f on %d tracks",
+              test["accuracy"], test["loss"], test["examples"], test["track_accuracy"], test["tracks"])
+    return {**metrics, "test": test}
+
+
+def config_from_custom_config(custom_config) -> PipelineConfig:
+    if not isinstance(custom_config, dict) or CONFIG_KEY not in custom_config:
+        raise ValueError("the Trainer's custom_config must be {'config': PipelineConfig.model_dump(mode='json')}, "
+                         f"got keys {sorted(custom_config) if isinstance(custom_config, dict) else custom_config!r}")
+    return PipelineConfig.model_validate(custom_config[CONFIG_KEY])
+
+
+def resolve_steps_per_epoch(configured: Optional[int], train_steps: Optional[int], epochs: int) -> Optional[int]:
+    """config.trainer.steps_per_epoch wins; else train_args.num_steps (TFX's total step count) spread over
+    the configured epochs; else None: each epoch is one pass over the train split."""
+    if configured:
+        return configured
+    if train_steps:
+        return max(1, math.ceil(train_steps / epochs))
+    return None
+
+
+def test_split_pattern(train_patterns) -> tuple[Optional[str], str]:
+    """(`<artifact>/Split-test/*`, "") beside the train split's files, or (None, why not)."""
+    split_dir = os.path.dirname(train_patterns[0])
+    if not os.path.basename(split_dir).startswith("Split-"):
+        return None, f"the train files ({train_patterns[0]}) are not in the standard Split-<name> layout"
+    test_dir = os.path.join(os.path.dirname(split_dir), f"Split-{TEST_SPLIT}")
+    if not tf.io.gfile.isdir(test_dir) or not tf.io.gfile.listdir(test_dir):
+        return None, f"the Examples artifact has no {TEST_SPLIT} split ({test_dir})"
+    return os.path.join(test_dir, "*"), ""
+
+
+def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+def make_fit(model, inputs: Inputs, validation_steps, run_dir, recorder, patience):
+    """fit(phase, first_epoch, last_epoch) -> the phase's EarlyStopping (best eval loss, best epoch)."""
+    tensorboard = tf.keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch")
+
+    def fit(phase: str, first_epoch: int, last_epoch: int):
+        stopper = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+        recorder.phase = phase
+        model.fit(inputs.train, validation_data=inputs.eval, epochs=last_epoch, initial_epoch=first_epoch,
+                  steps_per_epoch=inputs.steps_per_epoch, validation_steps=validation_steps,
+                  callbacks=[stopper, tensorboard, recorder], verbose=0)
+        _log.info("Trainer: %s phase ended after epoch %d; best eval loss %.4f at epoch %d (weights restored)",
+                  phase, len(recorder.epochs), stopper.best, stopper.best_epoch + 1)
+        return stopper
+
+    return fit
+
+
+def fine_tune_phase(model, strategy, options, fit, recorder, head_loss: float, head_epoch: int):
+    """Unfreeze the top of the base and train on; keep the head-only weights if that does not help."""
+    # By name, not position: changing trainable flags reorders model.weights. (Not a tf.train.Checkpoint:
+    # it would also hold the optimizer, which compile() replaces.)
+    head_weights = {w.name: w.numpy() for w in model.weights}
+    if len(head_weights) != len(model.weights):
+        raise RuntimeError("the model has several weights of the same name; cannot keep the head-only weights")
+    with strategy.scope():
+        unfrozen = fine_tune(model, options.fine_tune_layers)
+        compile_model(model, options.fine_tune_learning_rate)
+    _log.info("Trainer: fine-tuning the last %d layers of MobileNetV2 (%d with weights) at learning rate %g",
+              options.fine_tune_layers, unfrozen, options.fine_tune_learning_rate)
+    done = len(recorder.epochs)
+    stopper = fit("fine_tune", done, done + options.fine_tune_epochs)
+    if stopper.best < head_loss:
+        return stopper.best, stopper.best_epoch
+    for weight in model.weights:
+        weight.assign(head_weights[weight.name])
+    _log.info("Trainer: fine-tuning did not lower the eval loss (%.4f >= %.4f); keeping the head-only weights",
+              stopper.best, head_loss)
+    return head_loss, head_epoch
+
+
+class HistoryRecorder(tf.keras.callbacks.Callback):
+    """Logs every epoch and rewrites history.json after it (a crashed run keeps its history)."""
+
+    def __init__(self, run_dir: str):
+        super().__init__()
+        self.path = os.path.join(run_dir, HISTORY_FILE)
+        self.epochs: list[dict] = []
+        self.phase = "train"
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        entry = {"epoch": epoch + 1, "phase": self.phase, "seconds": round(time.monotonic() - self._started, 2),
+                 "learning_rate": float(tf.keras.backend.get_value(self.model.optimizer.learning_rate))}
+        entry.update({k: float(v) for k, v in (logs or {}).items()})
+        self.epochs.append(entry)
+        _log.info("Trainer epoch %d (%s): loss %.4f accuracy %.4f | eval loss %.4f accuracy %.4f | %.1f s",
+                  epoch + 1, self.phase, entry.get("loss", float("nan")), entry.get("accuracy", float("nan")),
+                  entry.get("val_loss", float("nan")), entry.get("val_accuracy", float("nan")), entry["seconds"])
+        write_json(self.path, {"epochs": self.epochs})
+
+
+def evaluate(model: tf.keras.Model, files, spec: data.InputSpec, batch: int, genres) -> dict:
+    """Loss and accuracy per example and per track (segment probabilities averaged, as track_prediction
+    does), and the confusion matrix (rows: true genre, columns: predicted), over one pass of the files."""
+    dataset = data.make_dataset(files, spec, batch, training=False, files=files, with_track_ids=True)
+    probabilities, labels, tracks = [], [], []
+    for inputs, label, track in dataset:
+        probabilities.append(model.predict_on_batch(inputs))
+        labels.append(label.numpy())
+        tracks.append(track.numpy())
+    probabilities = np.concatenate(probabilities)
+    labels, tracks = np.concatenate(labels), np.concatenate(tracks)
+    loss = float(np.mean(tf.keras.losses.sparse_categorical_crossentropy(labels, probabilities).numpy()))
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((len(genres), len(genres)), dtype=int)
+    np.add.at(confusion, (labels, predicted), 1)
+    track_ids = np.unique(tracks)
+    track_correct = [
+        int(np.argmax(probabilities[tracks == t].mean(axis=0)) == labels[tracks == t][0]) for t in track_ids
+    ]
+    return {
+        "examples": int(len(labels)),
+        "loss": loss,
+        "accuracy": float(np.mean(predicted == labels)),
+        "tracks": int(len(track_ids)),
+        "track_accuracy": float(np.mean(track_correct)),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def write_json(path: str, value) -> None:
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(value, indent=2))
+

@@ -1,0 +1,85 @@
+"""run_fn end to end through the standard TFX Trainer executor, on a tiny transformed artifact."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+
+import pytest
+
+from components.keras_trainer import trainer
+from components.keras_trainer.conftest import run_trainer, small_config
+
+
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_run_fn_writes_serving_model_history_metrics_and_tensorboard_logs(trained, tiny_artifact):
+    import tensorflow as tf
+
+    serving_dir, run_dir = trained["serving_model_dir"], trained["model_run_dir"]
+    assert os.path.exists(os.path.join(serving_dir, "saved_model.pb"))
+    loaded = tf.saved_model.load(serving_dir)
+    assert {"serving_default", "serving_examples", "featurize"} <= set(loaded.signatures)
+
+    history = _read(os.path.join(run_dir, trainer.HISTORY_FILE))["epochs"]
+    assert [e["epoch"] for e in history] == list(range(1, len(history) + 1))
+    assert 1 <= len(history) <= 3
+    for entry in history:
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds", "learning_rate"} <= set(entry)
+        assert entry["phase"] == "train"
+
+    metrics = _read(os.path.join(run_dir, trainer.METRICS_FILE))
+    counts = tiny_artifact["counts"]
+    assert metrics["model_family"] == "cnn2d_mel"
+    assert metrics["eval"]["examples"] == counts["eval"]
+    assert metrics["test"]["examples"] == counts["test"]
+    for split in ("eval", "test"):
+        assert 0.0 <= metrics[split]["accuracy"] <= 1.0 and metrics[split]["loss"] > 0
+        assert sum(map(sum, metrics[split]["confusion_matrix"])) == metrics[split]["examples"]
+    # 8 tone tracks x 2 segments... the tone generator gives 2 segments per track; test adds one music track.
+    assert metrics["test"]["tracks"] == 8 + 1
+    assert metrics["training"]["epochs_run"] == len(history)
+    assert metrics["training"]["strategy"] == "default" and metrics["training"]["replicas"] == 1
+    assert metrics["training"]["cached"] == {"train": True, "eval": True}
+    # The tones are one pitch per genre: a few epochs must beat chance (1/8) clearly.
+    assert metrics["eval"]["accuracy"] > 0.4, metrics["eval"]
+    assert glob.glob(os.path.join(run_dir, "train", "events.out.tfevents.*"))
+    assert glob.glob(os.path.join(run_dir, "validation", "events.out.tfevents.*"))
+
+
+def test_metrics_skip_a_missing_test_split_and_train_steps_bound_the_epochs(tmp_path, tiny_artifact):
+    artifact = dict(tiny_artifact, examples=str(tmp_path / "examples"))
+    for split in ("train", "eval"):
+        shutil.copytree(os.path.join(tiny_artifact["examples"], f"Split-{split}"),
+                        os.path.join(artifact["examples"], f"Split-{split}"))
+    config = small_config("trainer.epochs=2", "trainer.model_family=cnn1d_raw")
+    out = run_trainer(artifact, str(tmp_path / "out"), config, splits=("train", "eval"), train_steps=3)
+    metrics = _read(os.path.join(out["model_run_dir"], trainer.METRICS_FILE))
+    assert metrics["test"] is None and "no test split" in metrics["test_skipped"]
+    assert metrics["training"]["steps_per_epoch"] == 2  # ceil(3 steps / 2 epochs)
+    assert metrics["model_family"] == "cnn1d_raw"
+
+
+def test_resolve_steps_per_epoch():
+    assert trainer.resolve_steps_per_epoch(None, None, 40) is None
+    assert trainer.resolve_steps_per_epoch(None, 100, 40) == 3
+    assert trainer.resolve_steps_per_epoch(7, 100, 40) == 7
+
+
+def test_test_split_pattern_is_beside_the_train_split(tiny_artifact):
+    pattern, reason = trainer.test_split_pattern([os.path.join(tiny_artifact["examples"], "Split-train", "*")])
+    assert pattern == os.path.join(tiny_artifact["examples"], "Split-test", "*") and reason == ""
+    pattern, reason = trainer.test_split_pattern(["/data/somewhere/*.gz"])
+    assert pattern is None and "Split-<name>" in reason
+
+
+def test_custom_config_must_hold_the_pipeline_config():
+    with pytest.raises(ValueError, match="custom_config must be"):
+        trainer.config_from_custom_config({"epochs": 3})
+    config = trainer.config_from_custom_config({"config": small_config().model_dump(mode="json")})
+    assert config.audio.example_samples == 22050 and config.transform.spectrogram.n_mels == 32
+
