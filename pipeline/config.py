@@ -7,6 +7,7 @@ and `--set dotted.key=value` on the command line overrides the file.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -184,6 +185,18 @@ class TransformConfig(_Section):
     min_seconds: float = Field(
         0.5, ge=0, description="Examples with less non-padded audio are quarantined (features need some signal)."
     )
+    # GZIP of the transformed examples. The Trainer reads them every epoch that is not cached, and each
+    # record (audio, log-mel, image: ~350 KB per 3 s) must be inflated whole to use one feature, so the
+    # default stores without compressing (zlib level 0): first epochs read 2.2-2.6x faster for 31% more
+    # disk (make bench-input). Shards and progress follow example_gen's settings.
+    compression_engine: Literal["isal", "zlib"] = "zlib"
+    compression_level: int = Field(0, ge=0, le=9, description="isal: 0-3, zlib: 0-9 (zlib 0 stores).")
+
+    @model_validator(mode="after")
+    def _level_in_engine_range(self) -> "TransformConfig":
+        if self.compression_engine == "isal" and self.compression_level > 3:
+            raise ValueError("transform.compression_level for the isal engine is 0-3 (zlib takes 0-9)")
+        return self
 
 
 class Cnn1dConfig(_Section):
@@ -265,6 +278,152 @@ class BaselinesConfig(_Section):
 
 # -- deployment sections (Kubeflow / Vertex / Dataflow) go below this line --
 
+_IMAGE_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._\-/:]*(:[\w][\w.\-]{0,127}|@sha256:[0-9a-f]{64})$")
+
+
+class ComponentResources(_Section):
+    """CPU and memory of one component's container (units as KFP's ResourceSpec: vCPUs, GB = 10^9 bytes)."""
+
+    cpu: Optional[float] = Field(None, gt=0, description="vCPUs requested on Kubeflow; Vertex sizes the machine by "
+                                                          "cpu_limit, else by this.")
+    memory_gb: Optional[float] = Field(None, gt=0, description="Memory requested on Kubeflow (GB); Vertex: as cpu.")
+    cpu_limit: Optional[float] = Field(None, gt=0, description="Kubeflow CPU limit; none = no limit.")
+    memory_limit_gb: Optional[float] = Field(None, gt=0, description="Kubeflow memory limit (GB); none = no limit.")
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> "ComponentResources":
+        for request, limit in (("cpu", "cpu_limit"), ("memory_gb", "memory_limit_gb")):
+            low, high = getattr(self, request), getattr(self, limit)
+            if low is not None and high is not None and high < low:
+                raise ValueError(f"{limit} ({high}) is below {request} ({low})")
+        return self
+
+
+def _default_resources() -> dict[str, ComponentResources]:
+    # The heavy Beam steps run Beam's DirectRunner inside their own pod unless Dataflow is on: give them room.
+    return {
+        "AudioExampleGen": ComponentResources(cpu=8, memory_gb=32),
+        "SpectrogramTransform": ComponentResources(cpu=8, memory_gb=32),
+    }
+
+
+class DeployConfig(_Section):
+    """What the compiled Kubeflow/Vertex specs run: image, pipeline root, and per-component placement."""
+
+    image: str = Field("", description="The pipeline image, by tag or digest (registry/name:tag or "
+                                       "registry/name@sha256:...): `make docker-build IMAGE=...`.")
+    tpu_image: str = Field("", description="Image of components on TPUs (tensorflow-tpu + libtpu); empty = "
+                                           "<image>-tpu, the tag `make docker-build` gives the TPU variant.")
+    pipeline_root: str = Field("", description="Where cloud runs write artifacts, e.g. gs://bucket/fma-genre.")
+    resources: dict[str, ComponentResources] = Field(
+        default_factory=_default_resources, description="Component id -> CPU/memory.")
+    accelerators: dict[str, str] = Field(
+        default_factory=dict, description="Component id -> accelerator spec, e.g. {Trainer: gpu:nvidia-l4:1} or "
+                                          "{Trainer: tpu:tpu-v5-lite-podslice:2x2}; ACCELERATOR= on the make line "
+                                          "sets the Trainer's.")
+
+    @field_validator("image", "tpu_image")
+    @classmethod
+    def _pinned_image(cls, image: str) -> str:
+        if image and not _IMAGE_REFERENCE.match(image):
+            raise ValueError(f"image {image!r} must name a tag or a digest: registry/name:tag or "
+                             "registry/name@sha256:<64 hex digits>")
+        return image
+
+    @field_validator("accelerators")
+    @classmethod
+    def _valid_accelerators(cls, accelerators: dict[str, str]) -> dict[str, str]:
+        from pipeline.accelerators import parse_accelerator
+
+        return {component: parse_accelerator(spec).spec for component, spec in accelerators.items()}
+
+    @property
+    def resolved_tpu_image(self) -> str:
+        if self.tpu_image:
+            return self.tpu_image
+        if "@" in self.image:
+            raise ValueError("deploy.image is a digest, so the TPU image cannot be derived from it: set "
+                             "deploy.tpu_image (the digest of the image built from docker/Dockerfile.tpu)")
+        return f"{self.image}-tpu"
+
+
+class KubeflowConfig(_Section):
+    """`make compile-kubeflow` / `make submit-kubeflow` (kfp.Client)."""
+
+    output: str = Field("build/pipeline.yaml", description="The compiled PipelineSpec + Kubernetes platform spec.")
+    host: str = Field("", description="KFP API endpoint, e.g. https://<cluster>/pipeline; empty = "
+                                      "$KF_PIPELINES_ENDPOINT. HOST= on the make line.")
+    namespace: str = Field("", description="Kubeflow profile namespace (multi-user installs); empty = default.")
+    experiment: str = "fma-genre"
+    run_name: str = Field("", description="Empty = <pipeline_name>-<UTC timestamp>.")
+    service_account: str = Field("", description="Kubernetes service account the run's pods use; empty = default.")
+
+
+class VertexConfig(_Section):
+    """`make compile-vertex` / `make submit-vertex` (google.cloud.aiplatform.PipelineJob)."""
+
+    output: str = Field("build/pipeline.json", description="The compiled Vertex PipelineJob.")
+    project: str = Field("", description="Google Cloud project; PROJECT= on the make line.")
+    region: str = Field("us-central1", description="REGION= on the make line.")
+    service_account: str = Field("", description="Service account e-mail the run uses; empty = Compute Engine default.")
+    network: str = Field("", description="VPC peering network, projects/<number>/global/networks/<name>; optional.")
+    encryption_key: str = Field("", description="CMEK key, projects/<p>/locations/<r>/keyRings/<k>/cryptoKeys/<c>; "
+                                                "optional.")
+    run_name: str = Field("", description="Job id; empty = <pipeline_name>-<UTC timestamp>.")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class DataflowConfig(_Section):
+    """Runs the Beam steps of cloud runs on Dataflow instead of the DirectRunner inside each step's pod."""
+
+    enabled: bool = False
+    project: str = ""
+    region: str = ""
+    temp_location: str = Field("", description="gs:// folder for Dataflow's temporary and staging files.")
+    staging_location: str = Field("", description="Empty = Dataflow's default under temp_location.")
+    machine_type: str = "n2-standard-4"
+    max_num_workers: int = Field(10, ge=1)
+    disk_size_gb: Optional[int] = Field(None, ge=10)
+    sdk_container_image: str = Field("", description="Worker image; empty = deploy.image, which carries the "
+                                                     "Beam SDK's boot entrypoint and the project.")
+    service_account_email: str = ""
+    subnetwork: str = Field("", description="regions/<r>/subnetworks/<name> or its full URL; optional.")
+    use_public_ips: bool = True
+    extra_args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> "DataflowConfig":
+        if not self.enabled:
+            return self
+        missing = [f"dataflow.{name}" for name in ("project", "region", "temp_location") if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"dataflow.enabled needs {', '.join(missing)}")
+        if not self.temp_location.startswith("gs://"):
+            raise ValueError(f"dataflow.temp_location must be a gs:// folder, got {self.temp_location!r}")
+        return self
+
+    def pipeline_args(self, default_image: str) -> list[str]:
+        image = self.sdk_container_image or default_image
+        if not image:
+            raise ValueError("Dataflow workers need an image: set dataflow.sdk_container_image or deploy.image")
+        args = [
+            "--runner=DataflowRunner",
+            f"--project={self.project}",
+            f"--region={self.region}",
+            f"--temp_location={self.temp_location}",
+            f"--machine_type={self.machine_type}",
+            f"--max_num_workers={self.max_num_workers}",
+            f"--sdk_container_image={image}",
+            # Custom worker images need Runner v2; the project's image is one.
+            "--experiments=use_runner_v2",
+        ]
+        optional = {"staging_location": self.staging_location, "disk_size_gb": self.disk_size_gb,
+                    "service_account_email": self.service_account_email, "subnetwork": self.subnetwork}
+        args += [f"--{name}={value}" for name, value in optional.items() if value]
+        if not self.use_public_ips:
+            args.append("--no_use_public_ips")
+        return args + list(self.extra_args)
+
 
 class PipelineConfig(_Section):
     pipeline_name: str = "fma-genre"
@@ -280,6 +439,10 @@ class PipelineConfig(_Section):
     transform: TransformConfig = Field(default_factory=TransformConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
+    vertex: VertexConfig = Field(default_factory=VertexConfig)
+    dataflow: DataflowConfig = Field(default_factory=DataflowConfig)
 
     @field_validator("genres")
     @classmethod
