@@ -5,7 +5,7 @@
 Data: the demo dataset, ingested by AudioExampleGen's real executor (3 s segments by default) and
 transformed with the featurizer graph into the transformed-example contract (log-mel, image and the
 passthrough features; the engineered vector, ~1% of a record, is left out), written like the pipeline's
-sink (GZIP by example_gen.compression_engine/level: ISA-L level 1 by default). Cached under
+sink (GZIP by transform.compression_engine/level: stored, zlib level 0, by default). Cached under
 build/bench/keras_input/ and rebuilt when the settings change.
 
 Each side runs in a fresh process (its time excludes imports and TensorFlow's start-up, includes building
@@ -49,6 +49,7 @@ def data_dir() -> str:
 def prepare_examples(config, workers: int = 0) -> dict:
     """{"raw", "transformed": Examples roots with Split-*; "featurizer": dir}; reused while current."""
     from components.spectrogram_transform.featurizer import SpectrogramSettings
+    from components.spectrogram_transform.settings import TransformSettings
     from pipeline.local_runner import prepare_dataset
 
     root = data_dir()
@@ -56,6 +57,7 @@ def prepare_examples(config, workers: int = 0) -> dict:
     fingerprint = {"version": DATA_VERSION, "demo": config.demo.model_dump(mode="json"), "genres": list(config.genres),
                    "audio": config.audio.model_dump(mode="json"), "split": config.split.model_dump(mode="json"),
                    "example_gen": config.example_gen.model_dump(mode="json"),
+                   "transform_output": TransformSettings.from_pipeline_config(config).output.model_dump(mode="json"),
                    "featurizer": json.loads(settings.to_json())}
     paths = {"raw": os.path.join(root, "raw"), "transformed": os.path.join(root, "transformed"),
              "featurizer": os.path.join(root, "featurizer"), "audio_root": config.audio_root}
@@ -68,7 +70,8 @@ def prepare_examples(config, workers: int = 0) -> dict:
     prepare_dataset(config)
     started = time.perf_counter()
     _ingest(config, paths["raw"], workers or os.cpu_count() or 1, os.path.join(root, "tmp"))
-    _transform(paths["raw"], paths["transformed"], paths["featurizer"], settings, config.example_gen)
+    _transform(paths["raw"], paths["transformed"], paths["featurizer"], settings,
+               TransformSettings.from_pipeline_config(config).output)
     print(f"Prepared benchmark examples in {time.perf_counter() - started:.0f} s: {root}", file=sys.stderr)
     with open(marker, "w") as f:
         json.dump(fingerprint, f)
@@ -101,8 +104,8 @@ def _transform(raw_root: str, out_root: str, featurizer_dir: str, settings, outp
     featurizer = load_featurizer(featurizer_dir)
     for split in SPLITS:
         files = list_files([os.path.join(raw_root, f"Split-{split}", "*")])
-        # As many shards as AudioExampleGen's Beam sink wrote, deflated as configured (example_gen.*): what
-        # SpectrogramTransform's sink writes too.
+        # As many shards as AudioExampleGen's Beam sink wrote, deflated as SpectrogramTransform's sink is
+        # configured to (transform.compression_*).
         records = testdata.transform_raw_records(testdata.read_records(files), settings, featurizer)
         testdata.write_split(out_root, split, records, shards=len(files), compression_engine=output.compression_engine,
                              compression_level=output.compression_level)
@@ -217,6 +220,8 @@ def main(argv=None) -> int:
     from pipeline.config import load_config
 
     config = load_config(args.config, args.overrides)
+    from components.spectrogram_transform.settings import TransformSettings
+
     if not config.dataset.uses_demo:
         print("bench-input measures the demo dataset; leave dataset.audio_root empty", file=sys.stderr)
         return 2
@@ -229,7 +234,8 @@ def main(argv=None) -> int:
     report = {"batch": args.batch, "example_seconds": config.audio.example_seconds, "repeat": args.repeat,
               "trials": args.trials, "train_clips": len(train_items), "transformed_files": files,
               "transformed_train_bytes": sum(os.path.getsize(f) for f in files),
-              "compression": f"{config.example_gen.compression_engine} level {config.example_gen.compression_level}",
+              "compression": "{0.compression_engine} level {0.compression_level}".format(
+                  TransformSettings.from_pipeline_config(config).output),
               "cpus": os.cpu_count(),
               "load_average_before": os.getloadavg(), "ours": {}, "baseline": {}}
     files, train_items = files * args.repeat, train_items * args.repeat

@@ -8,6 +8,8 @@ from typing import Optional
 
 from tfx import v1 as tfx
 
+from components.spectrogram_transform.features import QUARANTINE_FILE as TRANSFORM_QUARANTINE
+from components.spectrogram_transform.features import SUMMARY_FILE as TRANSFORM_SUMMARY
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
@@ -84,6 +86,48 @@ def anomalies_by_split(anomalies_uri: str) -> dict[str, list[str]]:
     return result
 
 
+def _read_json(directory: str, name: str) -> Optional[dict]:
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def describe_models(outputs: dict[str, str]) -> list[str]:
+    """Each trained model's test accuracy (per segment, and per track with segments averaged)."""
+    from components.keras_trainer.trainer import METRICS_FILE as KERAS_METRICS
+    from components.sklearn_baseline_trainer.serialization import SUMMARY_FILE as BASELINE_SUMMARY
+
+    rows = []
+    keras = _read_json(outputs["Trainer.model_run"], KERAS_METRICS) if "Trainer.model_run" in outputs else None
+    if keras is not None:
+        test = keras.get("test") or {}
+        rows.append((f"Keras {keras['model_family']}", keras["eval"]["accuracy"], test.get("accuracy"),
+                     test.get("track_accuracy")))
+    baselines = outputs.get("SklearnBaselineTrainer.model")
+    summary = _read_json(baselines, BASELINE_SUMMARY) if baselines else None
+    if summary is not None:
+        for algorithm, result in summary["algorithms"].items():
+            best = " (best baseline)" if algorithm == summary["best_algorithm"] else ""
+            rows.append((f"sklearn {algorithm}{best}", result["eval_accuracy"], result["test_accuracy"],
+                         result["test_track_accuracy"]))
+    if not rows:
+        return []
+
+    def percent(value) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    width = max(len(row[0]) for row in rows) + 2
+    lines = [f"{'Model':<{width}} {'eval acc':>9} {'test acc':>9} {'test acc, whole tracks':>23}"]
+    lines += [f"{name:<{width}} {percent(e):>9} {percent(t):>9} {percent(tt):>23}" for name, e, t, tt in rows]
+    if keras is not None:
+        lines.append(f"Keras model:     {outputs.get('Trainer.model')}  (run logs: {outputs['Trainer.model_run']})")
+    if baselines:
+        lines.append(f"Baseline models: {baselines}")
+    return lines
+
+
 def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] = None) -> str:
     lines = []
     examples = outputs.get("AudioExampleGen.examples")
@@ -102,6 +146,8 @@ def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] =
                 lines.append(f"Quarantine by reason: {summary['quarantined_by_reason']}")
         lines.append(f"Examples:        {examples}")
         lines.append(f"Quarantine list: {os.path.join(examples, 'quarantine.jsonl')}")
+    transformed = outputs.get("SpectrogramTransform.transformed_examples")
+    transform_summary = _read_json(transformed, TRANSFORM_SUMMARY) if transformed else None
     for label, key in (("Statistics", "StatisticsGen.statistics"), ("Schema", "SchemaGen.schema"),
                        ("Anomalies", "ExampleValidator.anomalies")):
         if key in outputs:
@@ -109,6 +155,16 @@ def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] =
     if "ExampleValidator.anomalies" in outputs:
         for split, found in anomalies_by_split(outputs["ExampleValidator.anomalies"]).items():
             lines.append(f"  anomalies in {split}: " + ("; ".join(found) if found else "none"))
+    if transform_summary is not None:
+        counts = transform_summary["counts"]
+        lines.append(
+            f"Transform: {counts['examples_in']} examples in = {counts['examples_out']} out + "
+            f"{counts['quarantined']} quarantined"
+            + (f" {transform_summary['quarantined_by_reason']}" if counts["quarantined"] else "") + "; "
+            f"{transform_summary['engineered_features']} engineered features ({transform_summary['engineered_preset']})"
+        )
+        lines.append(f"Transformed:     {transformed}  (quarantine: {TRANSFORM_QUARANTINE})")
+    lines.extend(describe_models(outputs))
     if config is not None:
         lines.append(f"Pipeline root:   {config.pipeline_root}")
         lines.append(f"MLMD database:   {config.metadata_path}")

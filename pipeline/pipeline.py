@@ -12,7 +12,15 @@ from components.audio_example_gen import features
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_example_gen.settings import IngestSettings
 from components.audio_example_gen.sources import walk_files
+from components.sklearn_baseline_trainer.component import SklearnBaselineTrainer
+from components.sklearn_baseline_trainer.settings import BaselineSettings
+from components.spectrogram_transform.component import SpectrogramTransform
+from components.spectrogram_transform.settings import TransformSettings
 from pipeline.config import PipelineConfig
+
+# The Trainer's run_fn is named by its dotted path, so it ships inside the container image instead of
+# being uploaded as a module file at compile time.
+KERAS_RUN_FN = "components.keras_trainer.trainer.run_fn"
 
 
 def input_fingerprint(config: PipelineConfig) -> str:
@@ -43,12 +51,37 @@ def create_components(config: PipelineConfig) -> dict[str, tfx.types.BaseNode]:
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    return {
+    spectrogram_transform = SpectrogramTransform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        settings=TransformSettings.from_pipeline_config(config),
+    )
+    # Data that fails validation should not be featurised and trained on unnoticed: run after the validator.
+    spectrogram_transform.add_upstream_node(example_validator)
+    trainer = tfx.components.Trainer(
+        run_fn=KERAS_RUN_FN,
+        examples=spectrogram_transform.outputs["transformed_examples"],
+        transform_graph=spectrogram_transform.outputs["featurizer"],
+        schema=schema_gen.outputs["schema"],
+        # Epochs, steps and early stopping come from config.trainer (read by run_fn), not from step counts.
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={"config": config.model_dump(mode="json")},
+    )
+    components = {
         "AudioExampleGen": example_gen,
         "StatisticsGen": statistics_gen,
         "SchemaGen": schema_gen,
         "ExampleValidator": example_validator,
+        "SpectrogramTransform": spectrogram_transform,
+        "Trainer": trainer,
     }
+    if config.baselines.enabled:
+        components["SklearnBaselineTrainer"] = SklearnBaselineTrainer(
+            examples=spectrogram_transform.outputs["transformed_examples"],
+            settings=BaselineSettings.from_pipeline_config(config),
+        )
+    return components
 
 
 def create_pipeline(

@@ -13,11 +13,19 @@ def _config(tmp_path):
                                   f"output_root={tmp_path / 'runs'}"])
 
 
-def test_pipeline_wires_the_data_validation_components(tmp_path):
+def test_pipeline_wires_validation_transform_and_both_trainers(tmp_path):
     pipeline = create_pipeline(_config(tmp_path))
-    ids = [c.id for c in pipeline.components]
-    assert ids == ["AudioExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator"]
-    stats = pipeline.components[1]
+    by_id = {c.id: c for c in pipeline.components}
+    assert set(by_id) == {"AudioExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+                          "SpectrogramTransform", "Trainer", "SklearnBaselineTrainer"}
+    transform, trainer = by_id["SpectrogramTransform"], by_id["Trainer"]
+    # The transform waits for data validation; both trainers read the transformed examples.
+    assert by_id["ExampleValidator"] in transform.upstream_nodes
+    assert trainer.inputs["examples"] is transform.outputs["transformed_examples"]
+    assert trainer.inputs["transform_graph"] is transform.outputs["featurizer"]
+    assert by_id["SklearnBaselineTrainer"].inputs["examples"] is transform.outputs["transformed_examples"]
+    assert trainer.exec_properties["run_fn"] == "components.keras_trainer.trainer.run_fn"
+    stats = by_id["StatisticsGen"]
     assert features.AUDIO not in stats.exec_properties["stats_options_json"]
     assert f'"{features.RMS_DBFS}"' in stats.exec_properties["stats_options_json"]
     assert pipeline.pipeline_info.pipeline_root == str(tmp_path / "runs" / "fma-genre" / "pipeline_root")
@@ -40,3 +48,8 @@ def test_input_fingerprint_changes_with_the_dataset(tmp_path):
 def test_remote_datasets_have_no_fingerprint():
     config = load_config(overrides=["dataset.audio_root=gs://b/fma_small"])
     assert input_fingerprint(config) == ""
+
+
+def test_baselines_can_be_left_out(tmp_path):
+    config = load_config(overrides=[f"output_root={tmp_path}", "baselines.enabled=false"])
+    assert "SklearnBaselineTrainer" not in [c.id for c in create_pipeline(config).components]

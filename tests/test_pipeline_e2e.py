@@ -29,6 +29,10 @@ def pipeline_run(tmp_path_factory):
         f"output_root={tmp / 'runs'}",
         "audio.segment_seconds=1.5",
         "beam.direct_num_workers=2",
+        # Small and quick downstream: the chain is what is tested here, not the models' quality.
+        "transform.engineered_preset=quick",
+        "transform.spectrogram.n_mels=64",
+        "trainer.epochs=2",
     ]
     args = ["run-local"] + [arg for o in overrides for arg in ("--set", o)]
     assert cli.main(args) == 0
@@ -92,3 +96,45 @@ def test_second_run_is_served_from_the_cache(pipeline_run):
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)
     assert local_runner.latest_outputs(config)["AudioExampleGen.examples"] == outputs["AudioExampleGen.examples"]
+
+
+def test_transform_and_both_trainers_ran_on_the_validated_examples(pipeline_run):
+    config, outputs, _, _ = pipeline_run
+    transformed = outputs["SpectrogramTransform.transformed_examples"]
+    with open(os.path.join(transformed, "summary.json"), encoding="utf-8") as f:
+        transform_summary = json.load(f)
+    with open(os.path.join(outputs["AudioExampleGen.examples"], "summary.json"), encoding="utf-8") as f:
+        ingest_summary = json.load(f)
+    assert transform_summary["reconciles"]
+    for split, count in ingest_summary["examples_per_split"].items():
+        split_counts = transform_summary["splits"][split]
+        assert split_counts["examples_in"] == count == split_counts["examples_out"] + split_counts["quarantined"]
+    with open(os.path.join(outputs["Trainer.model_run"], "metrics.json"), encoding="utf-8") as f:
+        keras_metrics = json.load(f)
+    assert keras_metrics["model_family"] == config.trainer.model_family
+    assert keras_metrics["test"]["examples"] == transform_summary["splits"]["test"]["examples_out"]
+    with open(os.path.join(outputs["SklearnBaselineTrainer.model"], "metrics.json"), encoding="utf-8") as f:
+        baselines = json.load(f)
+    assert set(baselines["algorithms"]) == set(config.baselines.algorithms)
+    # The run summary prints every model's test accuracy.
+    summary = "\n".join(local_runner.describe_models(outputs))
+    assert f"Keras {config.trainer.model_family}" in summary
+    for algorithm in config.baselines.algorithms:
+        assert f"sklearn {algorithm}" in summary
+
+
+def test_served_model_answers_raw_audio_of_a_real_clip(pipeline_run):
+    import numpy as np
+    import soundfile as sf
+    import tensorflow as tf
+
+    config, outputs, _, _ = pipeline_run
+    model = tf.saved_model.load(os.path.join(outputs["Trainer.model"], "Format-Serving"))
+    samples, rate = sf.read(str(factories.DRUM_BASS), dtype="float32")
+    assert rate == config.audio.sample_rate
+    window = samples[: config.audio.example_samples][None]
+    result = model.signatures["serving_default"](waveform=tf.constant(window))
+    probabilities = result["probabilities"].numpy()
+    assert probabilities.shape == (1, len(config.genres))
+    assert np.isclose(probabilities.sum(), 1.0, atol=1e-4)
+    assert result["genre"].numpy()[0].decode() == config.genres[int(probabilities.argmax())]

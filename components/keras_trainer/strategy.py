@@ -5,9 +5,9 @@ is unit-tested without the hardware; `make_strategy` probes the machine and buil
 
 - a TPU (Cloud TPU node named by TPU_NAME / KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS / TPU_CONFIG, or a TPU VM
   with local chips): `TPUStrategy`, with static batch shapes (`drop_remainder`), which XLA on TPUs needs;
-- two or more GPUs: `MirroredStrategy` over all of them (synchronous data parallelism, NCCL all-reduce);
-- one GPU or none: the default strategy (TensorFlow places the ops on the one GPU by itself; mirroring
-  over a single replica only adds a copy per step).
+- GPUs: `MirroredStrategy` over all of them (synchronous data parallelism, NCCL all-reduce). With one
+  GPU it is a single replica, which costs little and keeps one code path from 1 to N GPUs;
+- no accelerator: the default strategy.
 
 The global batch is the per-replica batch (config.trainer.batch_size) times the replicas in sync, so each
 device keeps the batch the learning rate was chosen for.
@@ -49,10 +49,8 @@ def plan_strategy(tpu_found: bool, devices: Iterable) -> StrategyPlan:
     gpus = tuple(name for kind, name in described if kind == "GPU")
     if tpu_found:
         return StrategyPlan("tpu", (), True, "a TPU was found")
-    if len(gpus) > 1:
-        return StrategyPlan("mirrored", gpus, False, f"{len(gpus)} GPUs")
     if gpus:
-        return StrategyPlan("default", (), False, "one GPU (placed by TensorFlow; mirroring would only add copies)")
+        return StrategyPlan("mirrored", gpus, False, f"{len(gpus)} GPU(s)")
     return StrategyPlan("default", (), False, "no accelerator: CPU")
 
 

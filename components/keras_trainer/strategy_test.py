@@ -20,8 +20,9 @@ def test_no_accelerator_gives_the_default_strategy():
     assert plan.kind == "default" and not plan.drop_remainder and plan.gpus == ()
 
 
-def test_one_gpu_runs_without_mirroring():
-    assert plan_strategy(False, [CPU, *gpus(1)]).kind == "default"
+def test_one_gpu_is_a_single_replica_mirrored_strategy():
+    plan = plan_strategy(False, [CPU, *gpus(1)])
+    assert plan.kind == "mirrored" and plan.gpus == ("/physical_device:GPU:0",)
 
 
 def test_several_gpus_are_mirrored_all_of_them():
@@ -44,7 +45,7 @@ def test_real_device_list_of_this_machine_plans_without_error():
     import tensorflow as tf
 
     plan = plan_strategy(False, tf.config.list_physical_devices())
-    expected = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "default"
+    expected = "mirrored" if tf.config.list_physical_devices("GPU") else "default"
     assert plan.kind == expected
 
 

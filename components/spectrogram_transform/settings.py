@@ -21,8 +21,8 @@ class TransformSettings(BaseModel):
     min_seconds: float
     # Label vocabulary: each example's `genre` must be genres[label] (guards against a changed vocabulary).
     genres: tuple[str, ...]
-    # Shards, GZIP engine and level of the output TFRecords, and the progress reporting interval: the same
-    # knobs as AudioExampleGen's output.
+    # Shards and progress interval as AudioExampleGen's output; GZIP engine and level from
+    # config.transform (stored by default: the Trainer re-reads these records every epoch).
     output: ExampleGenConfig
 
     @classmethod
@@ -34,5 +34,8 @@ class TransformSettings(BaseModel):
             batch_size=transform.batch_size,
             min_seconds=transform.min_seconds,
             genres=config.genres,
-            output=config.example_gen,
+            output=config.example_gen.model_copy(update={
+                "compression_engine": transform.compression_engine,
+                "compression_level": transform.compression_level,
+            }),
         )
