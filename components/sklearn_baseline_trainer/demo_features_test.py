@@ -1,0 +1,40 @@
+"""The baselines on engineered features of the demo data (librosa features of synthesized music, not
+synthetic vectors): every algorithm beats chance (1/8) by a wide margin on artists it never saw.
+Measured: LR 0.84, kNN 0.72, SVM 0.66, GNB 0.59 on 32 held-out segments; asserted: at least 3x chance."""
+import numpy as np
+import pytest
+
+from components.audio_example_gen import audio, sources
+from components.sklearn_baseline_trainer.estimators import build_pipeline
+from components.spectrogram_transform import engineered
+from pipeline.config import BASELINE_ALGORITHMS, load_config
+from pipeline.demo_data import ensure_demo_dataset
+
+CHANCE = 1 / 8
+
+
+@pytest.fixture(scope="module")
+def demo_features(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    config = load_config(overrides=[f"demo.root={root}", "demo.tracks_per_genre=8", "demo.clip_seconds=6"])
+    ensure_demo_dataset(config.demo, config.genres, config.resolve(config.demo.root))
+    listing = sources.list_sources("fma", config.audio_root, config.metadata_dir, "small", config.genres, config.split)
+    rows = {"train": ([], []), "held_out": ([], [])}
+    for item in listing.items:
+        with open(item.path, "rb") as f:
+            clip = audio.decode(f.read(), item.path, config.audio)
+        features, labels = rows["train" if item.split == "train" else "held_out"]
+        for segment in audio.segment(clip.samples, config.audio):
+            features.append(engineered.compute(segment, config.audio.sample_rate, "quick"))
+            labels.append(item.label)
+    return config, {split: (np.array(x), np.array(y)) for split, (x, y) in rows.items()}
+
+
+@pytest.mark.parametrize("algorithm", BASELINE_ALGORITHMS)
+def test_each_baseline_beats_chance_widely_on_unseen_artists(demo_features, algorithm):
+    config, splits = demo_features
+    (train_x, train_y), (held_x, held_y) = splits["train"], splits["held_out"]
+    assert set(held_y) == set(range(len(config.genres)))  # every genre is represented in the held-out artists
+    model = build_pipeline(algorithm, config.baselines).fit(train_x, train_y)
+    accuracy = float(np.mean(model.predict(held_x) == held_y))
+    assert accuracy >= 3 * CHANCE, f"{algorithm}: {accuracy:.2f} on {len(held_y)} held-out segments"
