@@ -119,21 +119,25 @@ class SplitConfig(_Section):
         return 100 - self.train_percent - self.eval_percent
 
 
-class ExampleGenConfig(_Section):
-    num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0 lets Beam choose.")
-    # GZIP settings of the TFRecords. int16 PCM deflates by only 6-8%, so the default is the fastest
-    # deflate there is: Intel's ISA-L at level 1 (about 1.5 ms per 30 s clip, against 8 ms for zlib's
-    # fastest useful setting). See components/audio_example_gen/README.md for the measurements.
+class _GzipOutput(_Section):
+    """GZIP settings of TFRecords a component writes (components/audio_example_gen/tfrecord_sink.py)."""
+
     compression_engine: Literal["isal", "zlib"] = "isal"
     compression_level: int = Field(1, ge=0, le=9, description="isal: 0-3, zlib: 0-9 (zlib 0 stores without compressing).")
-    progress_every: int = Field(5, ge=1, description="Each worker reports progress every N files.")
-
 
     @model_validator(mode="after")
-    def _level_in_engine_range(self) -> "ExampleGenConfig":
+    def _level_in_engine_range(self) -> "_GzipOutput":
         if self.compression_engine == "isal" and self.compression_level > 3:
             raise ValueError("compression_level for the isal engine is 0-3 (zlib takes 0-9)")
         return self
+
+
+class ExampleGenConfig(_GzipOutput):
+    # GZIP of the TFRecords: int16 PCM deflates by only 6-8%, so the default is the fastest deflate there
+    # is: Intel's ISA-L at level 1 (about 1.5 ms per 30 s clip, against 8 ms for zlib's fastest useful
+    # setting). See components/audio_example_gen/README.md for the measurements.
+    num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0 lets Beam choose.")
+    progress_every: int = Field(5, ge=1, description="Each worker reports progress every N files.")
 
 
 class BeamConfig(_Section):
@@ -174,7 +178,7 @@ class SpectrogramConfig(_Section):
         return self
 
 
-class TransformConfig(_Section):
+class TransformConfig(_GzipOutput):
     """SpectrogramTransform: log-mel, its image form and engineered features per example."""
 
     spectrogram: SpectrogramConfig = Field(default_factory=SpectrogramConfig)
@@ -191,12 +195,6 @@ class TransformConfig(_Section):
     # disk (make bench-input). Shards and progress follow example_gen's settings.
     compression_engine: Literal["isal", "zlib"] = "zlib"
     compression_level: int = Field(0, ge=0, le=9, description="isal: 0-3, zlib: 0-9 (zlib 0 stores).")
-
-    @model_validator(mode="after")
-    def _level_in_engine_range(self) -> "TransformConfig":
-        if self.compression_engine == "isal" and self.compression_level > 3:
-            raise ValueError("transform.compression_level for the isal engine is 0-3 (zlib takes 0-9)")
-        return self
 
 
 class Cnn1dConfig(_Section):
