@@ -1,6 +1,9 @@
 """The baselines on engineered features of the demo data (librosa features of synthesized music, not
 synthetic vectors): every algorithm beats chance (1/8) by a wide margin on artists it never saw.
 Measured: LR 0.84, kNN 0.72, SVM 0.66, GNB 0.59 on 32 held-out segments; asserted: at least 3x chance."""
+import concurrent.futures
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -13,20 +16,30 @@ from pipeline.demo_data import ensure_demo_dataset
 CHANCE = 1 / 8
 
 
+def _segment_features(path: str, overrides: list[str]) -> list[np.ndarray]:
+    config = load_config(overrides=overrides)
+    with open(path, "rb") as f:
+        clip = audio.decode(f.read(), path, config.audio)
+    return [engineered.compute(s, config.audio.sample_rate, "quick") for s in audio.segment(clip.samples, config.audio)]
+
+
 @pytest.fixture(scope="module")
 def demo_features(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    config = load_config(overrides=[f"demo.root={root}", "demo.tracks_per_genre=8", "demo.clip_seconds=6"])
+    overrides = [f"demo.root={root}", "demo.tracks_per_genre=8", "demo.clip_seconds=6"]
+    config = load_config(overrides=overrides)
     ensure_demo_dataset(config.demo, config.genres, config.resolve(config.demo.root))
     listing = sources.list_sources("fma", config.audio_root, config.metadata_dir, "small", config.genres, config.split)
+    # Features are computed in fresh processes, as SpectrogramTransform's Beam workers do: numba's first JIT
+    # compile (librosa's tuning estimate) can crash in a process where TensorFlow's LLVM is already loaded,
+    # which is the case in a pytest session that ran the Keras tests first.
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        per_item = list(pool.map(_segment_features, [i.path for i in listing.items], [overrides] * len(listing.items)))
     rows = {"train": ([], []), "held_out": ([], [])}
-    for item in listing.items:
-        with open(item.path, "rb") as f:
-            clip = audio.decode(f.read(), item.path, config.audio)
+    for item, segment_features in zip(listing.items, per_item):
         features, labels = rows["train" if item.split == "train" else "held_out"]
-        for segment in audio.segment(clip.samples, config.audio):
-            features.append(engineered.compute(segment, config.audio.sample_rate, "quick"))
-            labels.append(item.label)
+        features.extend(segment_features)
+        labels.extend([item.label] * len(segment_features))
     return config, {split: (np.array(x), np.array(y)) for split, (x, y) in rows.items()}
 
 
