@@ -24,6 +24,7 @@ import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import run_measured, write_report
+from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_ingest"
 
@@ -121,8 +122,7 @@ def steady_state_rate(small: dict, large: dict) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    add_config_arguments(parser)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--scale", type=int, default=4, help="larger dataset = demo data replicated this many times")
     parser.add_argument("--child", choices=["baseline", "example-gen"], help=argparse.SUPPRESS)

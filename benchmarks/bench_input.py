@@ -34,6 +34,7 @@ import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import run_measured, write_report
+from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_input"
 DATA_VERSION = 3  # bump when prepare_examples changes what it writes
@@ -198,8 +199,7 @@ def _rate(run: dict) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    add_config_arguments(parser)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=4, help="read the inputs this many times over")
     parser.add_argument("--trials", type=int, default=2, help="runs per measurement; the fastest counts")

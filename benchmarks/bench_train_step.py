@@ -30,6 +30,7 @@ import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import run_measured, write_report
+from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_train_step"
 FAMILIES = ("cnn2d_mel", "mobilenetv2_transfer")
@@ -121,8 +122,7 @@ def child(family: str, config_args: list[str], files: list[str], steps: int, war
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    add_config_arguments(parser)
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--steps", type=int, default=60, help="measured steps per phase")
     parser.add_argument("--warmup", type=int, default=5)

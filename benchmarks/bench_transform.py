@@ -29,6 +29,7 @@ import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import run_measured, write_report
+from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_transform"
 FIXTURES = "tests/data/audio"
@@ -179,8 +180,7 @@ def _measure(side: str, spec: dict) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    add_config_arguments(parser)
     parser.add_argument("--examples", type=int, default=384, help="examples for the log-mel comparison")
     parser.add_argument("--engineered-examples", type=int, default=64, help="examples for the engineered presets")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes of each measurement (the best counts)")

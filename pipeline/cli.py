@@ -15,7 +15,7 @@ import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports
 from pipeline.config import CONFIG_ENV_VAR, load_config
 
 
-def _config_args(parser: argparse.ArgumentParser) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help=f"YAML config file (default: ${CONFIG_ENV_VAR}, else built-in defaults)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one setting, e.g. --set audio.segment_seconds=3 (repeatable)")
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (func, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
-        _config_args(command)
+        add_config_arguments(command)
         command.set_defaults(func=func)
     args = parser.parse_args(argv)
     configure_logging()

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from pipeline.cli import _config_args, configure_logging
+from pipeline.cli import add_config_arguments, configure_logging
 from pipeline.config import PipelineConfig, load_config
 
 DEFAULT_ACCELERATOR_COMPONENT = "Trainer"
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (func, target, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
-        _config_args(command)
+        add_config_arguments(command)
         command.add_argument("--image", help="deploy.image: registry/name:tag or registry/name@sha256:...")
         command.add_argument("--tpu-image", dest="tpu_image", help="deploy.tpu_image (default <image>-tpu)")
         command.add_argument("--pipeline-root", dest="pipeline_root", help="deploy.pipeline_root, e.g. gs://bucket/x")

@@ -1,15 +1,12 @@
 """The component's spec, and the reason it is not a FileBasedExampleGen: resources survive compilation."""
-import json
-
 from kfp.pipeline_spec import pipeline_spec_pb2
-from tfx import v1 as tfx
-from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_example_gen.executor import INGEST_CONFIG_KEY
 from components.audio_example_gen.settings import IngestSettings
 from pipeline.config import load_config
 from pipeline.pipeline import create_components
+from tests.compiled import compile_pipeline_spec
 
 
 def _remote_config():
@@ -31,13 +28,7 @@ def test_platform_config_resources_survive_kubeflow_v2_compilation(tmp_path):
     resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
         cpu_limit=8.0, memory_limit=32.0)
     components["AudioExampleGen"].with_platform_config(resources)
-    pipeline = tfx.dsl.Pipeline(pipeline_name="t", pipeline_root="gs://bucket/root",
-                                components=list(components.values()))
-    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
-        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image="registry/image:tag"),
-        output_dir=str(tmp_path), output_filename="pipeline.json")
-    runner.run(pipeline, write_out=True)
-    executors = json.loads((tmp_path / "pipeline.json").read_text())["pipelineSpec"]["deploymentSpec"]["executors"]
+    executors = compile_pipeline_spec(components.values(), tmp_path)["deploymentSpec"]["executors"]
     container = executors["AudioExampleGen_executor"]["container"]
     assert container["resources"] == {"cpuLimit": 8.0, "memoryLimit": 32.0}
     assert container["image"] == "registry/image:tag"

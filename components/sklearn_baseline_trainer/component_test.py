@@ -3,12 +3,12 @@ import json
 
 import pytest
 from tfx import v1 as tfx
-from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.sklearn_baseline_trainer.component import SklearnBaselineTrainer
 from components.sklearn_baseline_trainer.executor import BASELINE_CONFIG_KEY
 from components.sklearn_baseline_trainer.settings import BaselineSettings
 from pipeline.config import load_config
+from tests.compiled import compile_pipeline_spec
 
 
 def _examples_channel():
@@ -41,12 +41,7 @@ def test_compiles_under_kubeflow_v2(tmp_path):
     importer = _examples_channel()
     trainer = SklearnBaselineTrainer(examples=importer.outputs["result"],
                                      settings=BaselineSettings.from_pipeline_config(config))
-    pipeline = tfx.dsl.Pipeline(pipeline_name="t", pipeline_root="gs://bucket/root", components=[importer, trainer])
-    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
-        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image="registry/image:tag"),
-        output_dir=str(tmp_path), output_filename="pipeline.json")
-    runner.run(pipeline, write_out=True)
-    spec = json.loads((tmp_path / "pipeline.json").read_text())["pipelineSpec"]
+    spec = compile_pipeline_spec([importer, trainer], tmp_path)
     container = spec["deploymentSpec"]["executors"]["SklearnBaselineTrainer_executor"]["container"]
     assert container["image"] == "registry/image:tag"
     assert "components.sklearn_baseline_trainer.executor.Executor" in json.dumps(container)

@@ -3,7 +3,6 @@ import json
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
-from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.spectrogram_transform.component import SpectrogramTransform
 from components.spectrogram_transform.executor import TRANSFORM_CONFIG_KEY
@@ -12,6 +11,7 @@ from components.spectrogram_transform.settings import TransformSettings
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_example_gen.settings import IngestSettings
 from pipeline.config import load_config
+from tests.compiled import compile_pipeline_spec
 
 
 def _config():
@@ -57,12 +57,7 @@ def test_compiles_for_kubeflow_v2_wired_after_validation_with_its_resources(tmp_
     resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
         cpu_limit=16.0, memory_limit=64.0)
     components["SpectrogramTransform"].with_platform_config(resources)
-    pipeline = tfx.dsl.Pipeline(pipeline_name="t", pipeline_root="gs://bucket/root", components=list(components.values()))
-    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
-        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image="registry/image:tag"),
-        output_dir=str(tmp_path), output_filename="pipeline.json")
-    runner.run(pipeline, write_out=True)
-    spec = json.loads((tmp_path / "pipeline.json").read_text())["pipelineSpec"]
+    spec = compile_pipeline_spec(components.values(), tmp_path)
     task = spec["root"]["dag"]["tasks"]["SpectrogramTransform"]
     assert "ExampleValidator" in task["dependentTasks"]
     inputs = task["inputs"]["artifacts"]
