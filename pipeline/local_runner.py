@@ -8,6 +8,8 @@ from typing import Optional
 
 from tfx import v1 as tfx
 
+from components.audio_example_gen.executor import QUARANTINE_FILE as INGEST_QUARANTINE
+from components.audio_example_gen.executor import SUMMARY_FILE as INGEST_SUMMARY
 from components.spectrogram_transform.features import QUARANTINE_FILE as TRANSFORM_QUARANTINE
 from components.spectrogram_transform.features import SUMMARY_FILE as TRANSFORM_SUMMARY
 from pipeline.config import PipelineConfig
@@ -132,10 +134,8 @@ def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] =
     lines = []
     examples = outputs.get("AudioExampleGen.examples")
     if examples:
-        summary_path = os.path.join(examples, "summary.json")
-        if os.path.exists(summary_path):
-            with open(summary_path, encoding="utf-8") as f:
-                summary = json.load(f)
+        summary = _read_json(examples, INGEST_SUMMARY)
+        if summary is not None:
             counts = summary["counts"]
             lines.append(
                 f"Ingestion: {counts['files_seen']} files seen = {counts['files_with_examples']} with examples "
@@ -145,7 +145,7 @@ def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] =
             if summary["quarantined_by_reason"]:
                 lines.append(f"Quarantine by reason: {summary['quarantined_by_reason']}")
         lines.append(f"Examples:        {examples}")
-        lines.append(f"Quarantine list: {os.path.join(examples, 'quarantine.jsonl')}")
+        lines.append(f"Quarantine list: {os.path.join(examples, INGEST_QUARANTINE)}")
     transformed = outputs.get("SpectrogramTransform.transformed_examples")
     transform_summary = _read_json(transformed, TRANSFORM_SUMMARY) if transformed else None
     for label, key in (("Statistics", "StatisticsGen.statistics"), ("Schema", "SchemaGen.schema"),
