@@ -15,7 +15,6 @@ TFX 1.16 leaves gaps that are closed here, so nobody has to hand-edit a compiled
 """
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -25,12 +24,11 @@ from typing import Any, Optional
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
-from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner, pipeline_builder
 
 from pipeline.accelerators import Accelerator, AcceleratorError, parse_accelerator
 from pipeline.config import ComponentResources, KubeflowConfig, PipelineConfig, VertexConfig
-from pipeline.pipeline import create_components
+from pipeline.pipeline import create_components, create_pipeline
 
 _log = logging.getLogger(__name__)
 
@@ -78,7 +76,7 @@ def compile_pipeline(
     if target not in TARGETS:
         raise CompileError(f"unknown target {target!r}; choose from {list(TARGETS)}")
     _check_ready(config, target)
-    components = components if components is not None else _create_components(config, target)
+    components = components if components is not None else _create_components(config)
     placements = _placements(config, components, target)
     resources = {cid: _resource_spec(config.deploy.resources.get(cid), placements.get(cid), target, cid)
                  for cid in components}
@@ -89,13 +87,8 @@ def compile_pipeline(
     tpu_images = {cid: config.deploy.resolved_tpu_image for cid, acc in placements.items() if acc.kind == "tpu"}
     images = {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: config.deploy.image, **tpu_images} if tpu_images \
         else config.deploy.image
-    pipeline = tfx.dsl.Pipeline(
-        pipeline_name=config.pipeline_name,
-        pipeline_root=config.deploy.pipeline_root,
-        components=list(components.values()),
-        enable_cache=config.enable_cache,
-        beam_pipeline_args=beam_pipeline_args(config),
-    )
+    pipeline = create_pipeline(config, beam_pipeline_args=beam_pipeline_args(config),
+                               pipeline_root=config.deploy.pipeline_root, components=components)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             display_name=config.pipeline_name, default_image=images, use_pipeline_spec_2_1=True),
@@ -115,16 +108,11 @@ def compile_pipeline(
     return CompiledPipeline(target, path, spec, None, job)
 
 
-def _create_components(config: PipelineConfig, target: str) -> dict[str, Any]:
+def _create_components(config: PipelineConfig) -> dict[str, Any]:
     # Components may embed the config (the Trainer's custom_config holds all of it): submission settings (host,
     # namespace, service accounts, network, encryption key) are reset first, so they never reach the compiled
     # file and changing them never invalidates a cached step.
-    config = config.model_copy(update={"kubeflow": KubeflowConfig(), "vertex": VertexConfig()})
-    # create_components may learn a `target` argument (to leave out the model-blessing resolver on Kubeflow,
-    # whose open-source backend rejects resolver tasks); pass it once it exists.
-    if "target" in inspect.signature(create_components).parameters:
-        return create_components(config, target=target)
-    return create_components(config)
+    return create_components(config.model_copy(update={"kubeflow": KubeflowConfig(), "vertex": VertexConfig()}))
 
 
 def _is_remote(uri: str) -> bool:

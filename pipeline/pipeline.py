@@ -88,11 +88,16 @@ def create_pipeline(
     config: PipelineConfig,
     metadata_connection_config=None,
     beam_pipeline_args: Optional[list[str]] = None,
+    pipeline_root: Optional[str] = None,
+    components: Optional[dict[str, tfx.types.BaseNode]] = None,
 ) -> tfx.dsl.Pipeline:
+    """The pipeline of `components` (default: `create_components(config)`) under `pipeline_root` (default:
+    the local `config.pipeline_root`; the Kubeflow/Vertex compiler passes the cloud one)."""
+    components = components if components is not None else create_components(config)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
-        pipeline_root=config.pipeline_root,
-        components=list(create_components(config).values()),
+        pipeline_root=pipeline_root or config.pipeline_root,
+        components=list(components.values()),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args,
