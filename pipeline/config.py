@@ -274,6 +274,39 @@ class BaselinesConfig(_Section):
             raise ValueError(f"unknown algorithms {sorted(unknown)}; choose from {list(BASELINE_ALGORITHMS)}")
         return value
 
+class EvaluatorConfig(_Section):
+    """The Evaluator (TFMA) on the Keras model, and what it takes to bless (and so push) that model."""
+
+    example_split: str = Field("test", description="The split the Evaluator measures and blesses on.")
+    accuracy_floor: float = Field(
+        0.3, ge=0, le=1, description="Absolute: the model's accuracy must reach this (chance is 1/len(genres))."
+    )
+    max_accuracy_drop: float = Field(
+        0.02, ge=0, le=1,
+        description="No regression: accuracy may be at most this much below the latest blessed model's, both "
+                    "measured on this run's split. Skipped (and recorded so) when nothing was blessed before.",
+    )
+    baseline_margin: float = Field(
+        0.0, ge=-1, le=1,
+        description="Accuracy must be at least the best SklearnBaselineTrainer model's test accuracy plus this.",
+    )
+
+
+class PusherConfig(_Section):
+    """Where blessed models go: a new numbered version directory (TF Serving's layout) per push."""
+
+    destination: str = Field(
+        "", description="Local directory or gs://...; empty: <output_root>/<pipeline_name>/serving locally "
+                        "(cloud runs must set a gs:// destination)."
+    )
+
+
+class ReportConfig(_Section):
+    """`make report`: one self-contained HTML page about the newest local run."""
+
+    output: str = Field("", description="Empty: <output_root>/<pipeline_name>/report.html.")
+
+
 # -- deployment sections (Kubeflow / Vertex / Dataflow) go below this line --
 
 _IMAGE_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._\-/:]*(:[\w][\w.\-]{0,127}|@sha256:[0-9a-f]{64})$")
@@ -437,6 +470,9 @@ class PipelineConfig(_Section):
     transform: TransformConfig = Field(default_factory=TransformConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
+    evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    pusher: PusherConfig = Field(default_factory=PusherConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
     vertex: VertexConfig = Field(default_factory=VertexConfig)
@@ -477,6 +513,18 @@ class PipelineConfig(_Section):
     @property
     def metadata_path(self) -> str:
         return self.resolve(os.path.join(self.output_root, self.pipeline_name, "metadata.sqlite"))
+
+    @property
+    def push_destination(self) -> str:
+        if self.pusher.destination:
+            return self.resolve(self.pusher.destination)
+        return self.resolve(os.path.join(self.output_root, self.pipeline_name, "serving"))
+
+    @property
+    def report_path(self) -> str:
+        if self.report.output:
+            return self.resolve(self.report.output)
+        return self.resolve(os.path.join(self.output_root, self.pipeline_name, "report.html"))
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -21,7 +21,7 @@ from tfx.utils import io_utils, path_utils
 from components.audio_example_gen import executor as example_gen
 from components.audio_example_gen.executor_test import _tiny_fma_dataset
 from components.keras_trainer import trainer as keras_trainer
-from components.keras_trainer.conftest import SMALL_OVERRIDES
+from components.keras_trainer.testing import SMALL_OVERRIDES
 from components.spectrogram_transform.executor_test import audio_schema
 from pipeline.kubeflow_runner import compile_pipeline
 from tests.test_kubeflow_compile import cloud_config, executor_of

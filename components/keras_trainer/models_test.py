@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from components.keras_trainer import dataset as data
 from components.keras_trainer import models
-from components.keras_trainer.conftest import small_config
+from components.keras_trainer.testing import small_config
 from components.spectrogram_transform.featurizer import SpectrogramSettings
 from pipeline.config import load_config
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from components.audio_example_gen.audio import from_pcm16, to_pcm16
 from components.keras_trainer import serving, testdata
-from components.keras_trainer.conftest import DRUM_BASS, VIBE_ACE, real_clip, small_config
+from components.keras_trainer.testing import DRUM_BASS, VIBE_ACE, real_clip, small_config
 from components.keras_trainer.dataset_test import raw_example
 from components.spectrogram_transform import features as transformed
 from components.spectrogram_transform.featurizer import load_featurizer

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from components.audio_example_gen.audio import segment
 from components.keras_trainer import serving
-from components.keras_trainer.conftest import VIBE_ACE, real_clip, small_config
+from components.keras_trainer.testing import VIBE_ACE, real_clip, small_config
 from components.keras_trainer.track_prediction import predict_track, segment_config
 
 GENRES = small_config().genres

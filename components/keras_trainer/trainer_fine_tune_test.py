@@ -8,7 +8,7 @@ import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components.keras_trainer import trainer
-from components.keras_trainer.conftest import small_config
+from components.keras_trainer.testing import small_config
 from components.keras_trainer.models import build_model, mobilenet_base_of
 
 

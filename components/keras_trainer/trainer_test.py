@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from components.keras_trainer import trainer
-from components.keras_trainer.conftest import run_trainer, small_config
+from components.keras_trainer.testing import run_trainer, small_config
 
 
 def _read(path):

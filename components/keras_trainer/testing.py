@@ -1,5 +1,6 @@
-"""Fixtures: a tiny transformed Examples artifact (1 s segments, 32 mels, 32x32 images), its exported
-featurizer, and a cnn2d_mel model trained on it through the real TFX Trainer executor."""
+"""Test helpers and session fixtures (registered for every test by the root conftest.py): a tiny transformed
+Examples artifact (1 s segments, 32 mels, 32x32 images), its exported featurizer, and a cnn2d_mel model
+trained on it through the real TFX Trainer executor."""
 from __future__ import annotations
 
 import os
