@@ -1,0 +1,175 @@
+"""`genre-predict`: whole real files through a model pushed by the real pusher executor."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import pipeline  # noqa: F401
+from components.keras_trainer.testing import DRUM_BASS, FIXTURE_AUDIO, VIBE_ACE
+from components.versioned_pusher import versions
+from components.versioned_pusher.testing import make_blessing, run_pusher
+from pipeline import predict
+from pipeline.config import FMA_SMALL_GENRES, PROJECT_ROOT
+
+MP3 = FIXTURE_AUDIO / "fma_000010_excerpt.mp3"  # 2 s, 44.1 kHz stereo
+PYTHON = str(PROJECT_ROOT / ".venv" / "bin" / "python")
+
+
+@pytest.fixture(scope="module")
+def destination(trained, tmp_path_factory):
+    """A push destination holding the tiny trained model as its one version."""
+    root = tmp_path_factory.mktemp("predict")
+    model_uri = os.path.dirname(trained["serving_model_dir"])
+    run_pusher(model_uri, make_blessing(str(root / "blessing"), True, model_uri), str(root / "serving"),
+               str(root / "pushed"))
+    return str(root / "serving")
+
+
+@pytest.fixture(scope="module")
+def broken_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("broken")
+    data = MP3.read_bytes()
+    files = {
+        "truncated": root / "truncated.mp3",
+        "garbage": root / "garbage.mp3",
+        "empty": root / "empty.wav",
+        "unsupported": root / "notes.txt",
+        "missing": root / "missing.ogg",
+    }
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    files["garbage"].write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    files["empty"].write_bytes(b"")
+    files["unsupported"].write_text("not audio")
+    return {name: str(path) for name, path in files.items()}
+
+
+def _jsonl(out):
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_jsonl_for_real_ogg_and_mp3(destination, capsys):
+    code = predict.main([str(VIBE_ACE), str(MP3), "--model", destination, "--format", "jsonl"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    records = {os.path.basename(r["file"]): r for r in _jsonl(captured.out)}
+    assert set(records) == {VIBE_ACE.name, MP3.name}
+    for record in records.values():
+        assert list(record["probabilities"]) == list(FMA_SMALL_GENRES)
+        assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert record["genre"] == max(record["probabilities"], key=record["probabilities"].get)
+        assert record["confidence"] == record["probabilities"][record["genre"]]
+        assert record["warnings"] == []
+    # Whole tracks, cut into the tiny model's 1 s segments.
+    assert records[VIBE_ACE.name]["segments"] == int(records[VIBE_ACE.name]["duration"])
+    assert records[VIBE_ACE.name]["duration"] == pytest.approx(61.5, abs=0.5)
+    mp3 = records[MP3.name]
+    assert mp3["segments"] == 2 and mp3["duration"] == pytest.approx(2.0, abs=0.05)
+    assert mp3["source"] == {"format": "MP3", "sample_rate": 44100, "channels": 2}
+    newest = versions.newest_version(destination)
+    assert f"Model: {newest.model_dir} (version {newest.version}" in captured.err
+
+
+def test_table_output_and_every_form_of_model_path(destination, trained, capsys):
+    newest = versions.newest_version(destination)
+    outputs = []
+    for model in (destination, newest.model_dir, os.path.dirname(trained["serving_model_dir"]),
+                  trained["serving_model_dir"]):
+        assert predict.main([str(DRUM_BASS), "--model", model]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert len(set(outputs)) == 1  # the same model each way, the same table
+    header, row = outputs[0].splitlines()
+    assert header.split()[:4] == ["FILE", "GENRE", "CONFIDENCE", "TOP-3"]
+    assert row.startswith(str(DRUM_BASS))
+    genre = row[len(str(DRUM_BASS)):].split()[0]
+    assert genre in FMA_SMALL_GENRES and f"{genre} " in row.split(maxsplit=3)[3]
+
+
+def test_newest_pushed_model_from_the_config(destination, capsys):
+    assert predict.main([str(MP3), "--set", f"pusher.destination={destination}", "--format", "jsonl"]) == 0
+    assert len(_jsonl(capsys.readouterr().out)) == 1
+
+
+def test_broken_files_fail_one_by_one_and_the_rest_still_print(destination, broken_files, capsys):
+    files = [str(MP3), *broken_files.values(), str(DRUM_BASS)]
+    code = predict.main([*files, "--model", destination, "--format", "jsonl"])
+    captured = capsys.readouterr()
+    assert code == 1
+    records = {r["file"]: r for r in _jsonl(captured.out)}
+    assert list(records) == files  # input order, one line each
+    assert "genre" in records[str(MP3)] and "genre" in records[str(DRUM_BASS)]
+    reasons = {name: records[path]["error"] for name, path in broken_files.items()}
+    assert reasons == {"truncated": "truncated", "garbage": "undecodable", "empty": "empty_file",
+                       "unsupported": "unsupported_extension", "missing": "missing_file"}
+    for path in broken_files.values():
+        assert records[path]["detail"]
+        assert sum(line.startswith(f"genre-predict: {path}: ") for line in captured.err.splitlines()) == 1
+    assert "5 of 7 files could not be predicted" in captured.err
+
+
+def test_broken_files_in_table_mode(destination, broken_files, capsys):
+    code = predict.main([broken_files["garbage"], str(MP3), "--model", destination])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert str(MP3) in captured.out and broken_files["garbage"] not in captured.out
+    assert f"genre-predict: {broken_files['garbage']}: not a recognised audio format" in captured.err
+
+
+def test_low_sample_rate_file_is_predicted_with_a_warning(destination, tmp_path, capsys):
+    audio, rate = sf.read(str(DRUM_BASS), dtype="float32")
+    narrow = tmp_path / "phone.wav"
+    sf.write(str(narrow), audio[: rate * 3 : 2], rate // 2)  # 11.025 kHz: nothing above 5.5 kHz
+    assert predict.main([str(narrow), "--model", destination, "--format", "jsonl"]) == 0
+    captured = capsys.readouterr()
+    (record,) = _jsonl(captured.out)
+    assert record["source"]["sample_rate"] == 11025 and record["segments"] == 3
+    assert "nothing above 5512.5 Hz" in record["warnings"][0] and "warning: sampled at 11025 Hz" in captured.err
+
+
+def test_file_that_cannot_fill_the_model_band_is_an_error():
+    with pytest.raises(predict.FileFailed, match="holds nothing above 4000 Hz.*starts at 5000 Hz"):
+        predict.bandwidth_warnings(8000, {"sample_rate": 22050, "fmin": 5000.0, "fmax": None})
+    assert predict.bandwidth_warnings(44100, {"sample_rate": 22050, "fmin": 0.0, "fmax": None}) == []
+
+
+def test_a_saved_model_that_is_no_genre_model_is_a_usage_error(tiny_artifact, capsys):
+    featurizer_saved_model = os.path.join(tiny_artifact["featurizer"], "saved_model")
+    assert predict.main([str(MP3), "--model", featurizer_saved_model]) == 2
+    assert "is not a genre model exported by components.keras_trainer" in capsys.readouterr().err
+
+
+def test_no_model_found_is_instant_and_says_what_to_do(tmp_path):
+    """Run in a fresh interpreter: the answer comes before TensorFlow is imported."""
+    script = ("import sys; from pipeline.predict import main; "
+              f"code = main([{str(MP3)!r}, '--set', 'pusher.destination={tmp_path / 'serving'}']); "
+              "print('tensorflow imported:', 'tensorflow' in sys.modules); sys.exit(code)")
+    done = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "tensorflow imported: False" in done.stdout
+    assert f"no pushed model in {tmp_path / 'serving'}" in done.stderr and "make run-local" in done.stderr
+    assert "--model" in done.stderr
+
+
+def test_usage_errors(tmp_path, capsys):
+    assert predict.main([]) == 2
+    assert "no audio files given" in capsys.readouterr().err
+    assert predict.main([str(MP3), "--model", str(tmp_path / "nothing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert predict.main([str(MP3), "--model", str(tmp_path)]) == 2
+    assert "holds no model" in capsys.readouterr().err
+    assert predict.main([str(MP3), "--batch-size", "0"]) == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_real_entry_point_in_a_subprocess(destination, broken_files):
+    done = subprocess.run(
+        [PYTHON, "-m", "pipeline.predict", str(MP3), broken_files["empty"], "--model", destination, "--format",
+         "jsonl"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+    assert done.returncode == 1, done.stderr
+    good, bad = _jsonl(done.stdout)
+    assert good["file"] == str(MP3) and sum(good["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert bad == {"file": broken_files["empty"], "error": "empty_file", "detail": "file has 0 bytes"}
+    assert f"genre-predict: {broken_files['empty']}: file has 0 bytes [empty_file]" in done.stderr
