@@ -1,0 +1,444 @@
+"""Gathers what the report shows from a run's artifacts: plain dicts, one per section.
+
+Every section is either {"available": True, ...its data} or {"available": False, "why": "..."}: a
+disabled step, a failed one or an unreadable file makes its section say why, never the report crash.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+from typing import Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline.config import PipelineConfig
+
+_log = logging.getLogger(__name__)
+
+QUARANTINE_ROWS = 200  # beyond this the report points at the file
+ALGORITHM_NAMES = {"logistic_regression": "Logistic regression", "knn": "k-nearest neighbours",
+                   "gaussian_nb": "Gaussian naive Bayes", "svm": "SVM"}
+SPLITS = ("train", "eval", "test")
+
+
+def unavailable(why: str) -> dict:
+    return {"available": False, "why": why}
+
+
+def available(**data) -> dict:
+    return {"available": True, "why": "", **data}
+
+
+def _guarded(title: str, build: Callable[[], dict]) -> dict:
+    try:
+        return build()
+    except Exception as e:  # noqa: BLE001 -- one unreadable artifact must not cost the whole report
+        _log.warning("report: %s could not be built: %s: %s", title, type(e).__name__, e, exc_info=True)
+        return unavailable(f"{title} could not be read ({type(e).__name__}: {e})")
+
+
+def _missing(outputs: dict, key: str) -> str:
+    if not outputs:
+        return "no pipeline run is recorded (run `make run-local` first)"
+    return f"the newest run recorded no {key} output (the step did not run, failed, or is not in the pipeline)"
+
+
+def read_json(path: str) -> Optional[dict]:
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "r") as f:
+        return json.loads(f.read())
+
+
+def read_jsonl(path: str) -> Optional[list[dict]]:
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "r") as f:
+        return [json.loads(line) for line in f.read().splitlines() if line.strip()]
+
+
+# -- overview ------------------------------------------------------------------------------------------------
+
+def overview(config: PipelineConfig, outputs: dict, generated_at: str) -> dict:
+    dataset = (f"built-in demo data ({config.resolve(config.demo.root)})" if config.dataset.uses_demo
+               else f"{config.audio_root} ({config.dataset.layout} layout, subset {config.dataset.subset})")
+    b, e = config.baselines, config.evaluator
+    settings = [
+        ("Dataset", dataset),
+        ("Genres", f"{len(config.genres)}: {', '.join(config.genres)}"),
+        ("Audio", f"{config.audio.sample_rate} Hz mono, {config.audio.example_seconds:g} s examples"),
+        ("Split", f"{config.split.method} (hashed splits: train/eval/test {config.split.train_percent}/"
+                  f"{config.split.eval_percent}/{config.split.test_percent} %)"),
+        ("Keras model", f"{config.trainer.model_family}, up to {config.trainer.epochs} epochs, batch "
+                        f"{config.trainer.batch_size}, learning rate {config.trainer.learning_rate:g}"),
+        ("Baselines", ", ".join(ALGORITHM_NAMES.get(a, a) for a in b.algorithms) if b.enabled else "disabled"),
+        ("Blessing policy", f"on the {e.example_split} split: accuracy >= {e.accuracy_floor:g}, at most "
+                            f"{e.max_accuracy_drop:g} below the last blessed model, >= best baseline + "
+                            f"{e.baseline_margin:g}"),
+        ("Push destination", config.push_destination),
+        ("Pipeline root", config.pipeline_root),
+        ("MLMD database", config.metadata_path),
+    ]
+    return {"generated_at": generated_at, "pipeline_name": config.pipeline_name, "settings": settings,
+            "artifacts": sorted(outputs.items()), "run_recorded": bool(outputs)}
+
+
+# -- dataset -------------------------------------------------------------------------------------------------
+
+def _artifact_summary(outputs: dict, key: str, summary_file: str):
+    """(uri, summary.json, None), or (uri, None, the "not available" section saying what is missing)."""
+    uri = outputs.get(key)
+    if not uri:
+        return None, None, unavailable(_missing(outputs, key))
+    summary = read_json(os.path.join(uri, summary_file))
+    if summary is None:
+        return uri, None, unavailable(f"{os.path.join(uri, summary_file)} does not exist")
+    return uri, summary, None
+
+
+def _ordered_splits(names) -> list[str]:
+    return [s for s in SPLITS if s in names] + sorted(s for s in names if s not in SPLITS)
+
+
+def dataset(outputs: dict, genres) -> dict:
+    from components.audio_example_gen.executor import QUARANTINE_FILE, SUMMARY_FILE
+
+    uri, summary, missing = _artifact_summary(outputs, "AudioExampleGen.examples", SUMMARY_FILE)
+    if missing:
+        return missing
+    per = summary.get("examples_per_split_and_genre") or {}
+    splits = _ordered_splits(per)
+    table = [{"genre": g, "counts": [per[s].get(g, 0) for s in splits], "total": sum(per[s].get(g, 0) for s in splits)}
+             for g in genres]
+    quarantine = read_jsonl(os.path.join(uri, QUARANTINE_FILE)) or []
+    rows = [{"path": q.get("path", ""), "track_id": q.get("track_id"), "reason": q.get("reason", ""),
+             "detail": q.get("detail", "")} for q in quarantine]
+    return available(
+        splits=splits, genres=list(genres), table=table,
+        split_totals=[summary["examples_per_split"].get(s, 0) for s in splits], counts=summary.get("counts", {}),
+        reconciles=summary.get("reconciles"), quarantined_by_reason=summary.get("quarantined_by_reason", {}),
+        quarantine=rows[:QUARANTINE_ROWS], quarantine_total=len(rows),
+        quarantine_path=os.path.join(uri, QUARANTINE_FILE),
+        duplicates=summary.get("duplicate_audio", []), ignored_files=summary.get("ignored_files", []),
+        transform=_guarded("SpectrogramTransform's summary", lambda: transform_summary(outputs)),
+    )
+
+
+def transform_summary(outputs: dict) -> dict:
+    from components.spectrogram_transform.features import QUARANTINE_FILE, SUMMARY_FILE
+
+    uri, summary, missing = _artifact_summary(outputs, "SpectrogramTransform.transformed_examples", SUMMARY_FILE)
+    if missing:
+        return missing
+    per = summary.get("splits", {})
+    splits = _ordered_splits(per)
+    quarantine = read_jsonl(os.path.join(uri, QUARANTINE_FILE)) or []
+    return available(
+        splits=[{"split": s, **per[s]} for s in splits], counts=summary.get("counts", {}),
+        quarantined_by_reason=summary.get("quarantined_by_reason", {}),
+        engineered=f"{summary.get('engineered_features', '?')} engineered features "
+                   f"({summary.get('engineered_preset', '?')})",
+        quarantine=quarantine[:QUARANTINE_ROWS], quarantine_total=len(quarantine),
+        quarantine_path=os.path.join(uri, QUARANTINE_FILE))
+
+
+# -- data validation -----------------------------------------------------------------------------------------
+
+def statistics(outputs: dict) -> dict:
+    from pipeline.report import data_validation
+
+    uri = outputs.get("StatisticsGen.statistics")
+    if not uri:
+        return unavailable(_missing(outputs, "StatisticsGen.statistics"))
+    stats = data_validation.load_statistics(uri)
+    order = data_validation.split_order(stats)
+    return available(splits={s: data_validation.summarize_split(stats[s]) for s in order},
+                     anomalies=_guarded("ExampleValidator's anomalies", lambda: anomalies(outputs)))
+
+
+def anomalies(outputs: dict) -> dict:
+    from pipeline.local_runner import anomalies_by_split
+
+    uri = outputs.get("ExampleValidator.anomalies")
+    if not uri:
+        return unavailable(_missing(outputs, "ExampleValidator.anomalies"))
+    return available(by_split=anomalies_by_split(uri))
+
+
+def skew_and_drift(outputs: dict) -> dict:
+    from pipeline.report import data_validation
+
+    for key in ("StatisticsGen.statistics", "SchemaGen.schema"):
+        if not outputs.get(key):
+            return unavailable(_missing(outputs, key))
+    stats = data_validation.load_statistics(outputs["StatisticsGen.statistics"])
+    if data_validation.REFERENCE_SPLIT not in stats or len(stats) < 2:
+        return unavailable(f"skew and drift need the {data_validation.REFERENCE_SPLIT} split and another one; "
+                           f"the statistics hold {sorted(stats)}")
+    order = data_validation.split_order(stats)
+    result = data_validation.compare_splits({s: stats[s] for s in order},
+                                            data_validation.load_schema(outputs["SchemaGen.schema"]))
+    flagged = [r["feature"] for r in result["rows"] if any(v["flagged"] for v in r["splits"].values())]
+    return available(**result, flagged=flagged, l_infinity=data_validation.L_INFINITY_THRESHOLD,
+                     jensen_shannon=data_validation.JENSEN_SHANNON_THRESHOLD)
+
+
+# -- models --------------------------------------------------------------------------------------------------
+
+def metrics_from_confusion(matrix, genres) -> dict:
+    """Accuracy, macro-F1 and per-genre P/R/F1 of a confusion matrix (rows true), by the baselines' own
+    metric code, so the Keras model's numbers are computed the same way as theirs."""
+    from components.sklearn_baseline_trainer.metrics import classification_metrics
+
+    matrix = np.asarray(matrix, dtype=int)
+    labels = np.arange(len(genres))
+    y_true = np.repeat(labels, matrix.sum(axis=1))
+    y_pred = np.concatenate([np.repeat(labels, row) for row in matrix])
+    return classification_metrics(y_true, y_pred, list(genres))
+
+
+def keras_results(config: PipelineConfig, outputs: dict, evaluation: Optional[dict]) -> dict:
+    """The Keras model's test metrics: the Evaluator's (TFMA) when there, else the Trainer's own."""
+    trainer = None
+    if outputs.get("Trainer.model_run"):
+        from components.keras_trainer.trainer import METRICS_FILE
+
+        trainer = read_json(os.path.join(outputs["Trainer.model_run"], METRICS_FILE))
+    if evaluation is None and trainer is None:
+        return unavailable(_missing(outputs, "Evaluator.evaluation") + "; no Trainer metrics either")
+    family = (trainer or {}).get("model_family", config.trainer.model_family)
+    test = (trainer or {}).get("test") or {}
+    eval_split = (trainer or {}).get("eval") or {}
+    if evaluation is not None:
+        overall = evaluation["overall"]
+        per_genre = evaluation.get("per_genre", {})
+        slices = evaluation.get("slices", {})
+        support = {g: (slices.get(g) or {}).get("example_count") for g in config.genres}
+        source = f"Evaluator (TFMA), {evaluation.get('split', 'test')} split"
+        accuracy, macro_f1, examples = overall.get("accuracy"), overall.get("macro_f1"), overall.get("example_count")
+        matrix = evaluation.get("confusion_matrix")
+    elif test.get("confusion_matrix"):
+        computed = metrics_from_confusion(test["confusion_matrix"], config.genres)
+        per_genre = computed["per_genre"]
+        support = {g: per_genre[g]["support"] for g in config.genres}
+        source = "Trainer's own test metrics (no Evaluator result)"
+        accuracy, macro_f1, examples = test.get("accuracy"), computed["macro_f1"], test.get("examples")
+        matrix = test["confusion_matrix"]
+    else:
+        return unavailable("the Trainer recorded no test metrics "
+                           f"({(trainer or {}).get('test_skipped', 'no test split')}) and there is no Evaluator result")
+    return available(name=f"Keras {family}", source=source, accuracy=accuracy, macro_f1=macro_f1,
+                     examples=examples, track_accuracy=test.get("track_accuracy"),
+                     eval_accuracy=eval_split.get("accuracy"), per_genre=per_genre, support=support,
+                     confusion_matrix=matrix, trainer_test_accuracy=test.get("accuracy"))
+
+
+def baselines(config: PipelineConfig, outputs: dict) -> dict:
+    from components.sklearn_baseline_trainer.serialization import METRICS_FILE, SUMMARY_FILE
+
+    if not config.baselines.enabled:
+        return unavailable("the sklearn baselines are disabled (baselines.enabled=false)")
+    uri = outputs.get("SklearnBaselineTrainer.model")
+    if not uri:
+        return unavailable(_missing(outputs, "SklearnBaselineTrainer.model"))
+    summary = read_json(os.path.join(uri, SUMMARY_FILE))
+    if summary is None:
+        return unavailable(f"{os.path.join(uri, SUMMARY_FILE)} does not exist")
+    models = []
+    for algorithm, result in summary["algorithms"].items():
+        detail = read_json(os.path.join(uri, algorithm, METRICS_FILE)) or {}
+        test = detail.get("test") or {}
+        models.append({
+            "algorithm": algorithm, "name": ALGORITHM_NAMES.get(algorithm, algorithm),
+            "accuracy": result.get("test_accuracy"), "macro_f1": result.get("test_macro_f1"),
+            "track_accuracy": result.get("test_track_accuracy"), "eval_accuracy": result.get("eval_accuracy"),
+            "examples": test.get("examples"), "best": algorithm == summary.get("best_algorithm"),
+            "per_genre": test.get("per_genre", {}),
+            "confusion_matrix": (test.get("confusion_matrix") or {}).get("matrix"),
+        })
+    return available(models=models, best=summary.get("best_algorithm"), selection=summary.get("selection", ""))
+
+
+def comparison(keras: dict, sklearn: dict) -> dict:
+    rows = []
+    if keras["available"]:
+        rows.append({**{k: keras[k] for k in ("name", "source", "accuracy", "macro_f1", "track_accuracy",
+                                               "eval_accuracy", "examples")}, "keras": True, "note": ""})
+    if sklearn["available"]:
+        for m in sklearn["models"]:
+            rows.append({"name": m["name"], "source": "SklearnBaselineTrainer, test split", "keras": False,
+                         "note": "best baseline (by eval accuracy)" if m["best"] else "",
+                         **{k: m[k] for k in ("accuracy", "macro_f1", "track_accuracy", "eval_accuracy", "examples")}})
+    if not rows:
+        return unavailable(f"no model results: {keras['why']}; baselines: {sklearn['why']}")
+    scored = [r["accuracy"] for r in rows if r["accuracy"] is not None]
+    for r in rows:
+        r["top"] = bool(scored) and r["accuracy"] == max(scored)
+    return available(rows=rows, keras_note=keras["why"], baselines_note=sklearn["why"])
+
+
+def per_genre(genres, keras: dict, sklearn: dict) -> dict:
+    models = sklearn["models"] if sklearn["available"] else []
+    if not keras["available"] and not models:
+        return unavailable("no per-genre metrics: neither the Keras model's nor the baselines' are there")
+    rows = []
+    for genre in genres:
+        row = {"genre": genre, "keras": None, "baselines": []}
+        if keras["available"]:
+            row["support"] = keras["support"].get(genre)
+            row["keras"] = keras["per_genre"].get(genre) or {}
+        else:
+            row["support"] = (models[0]["per_genre"].get(genre) or {}).get("support")
+        row["baselines"] = [(m["per_genre"].get(genre) or {}).get("f1") for m in models]
+        rows.append(row)
+    return available(rows=rows, keras_name=keras.get("name"), has_keras=keras["available"],
+                     baseline_names=[m["name"] for m in models])
+
+
+def confusion_matrices(keras: dict, sklearn: dict) -> dict:
+    matrices = []
+    if keras["available"] and keras.get("confusion_matrix"):
+        matrices.append({"title": f"{keras['name']} · {keras['source']}", "matrix": keras["confusion_matrix"]})
+    if sklearn["available"]:
+        matrices += [{"title": f"{m['name']} · test split", "matrix": m["confusion_matrix"]}
+                     for m in sklearn["models"] if m["confusion_matrix"]]
+    if not matrices:
+        return unavailable("no confusion matrix: " + "; ".join(w for w in (keras["why"], sklearn["why"]) if w))
+    return available(matrices=matrices)
+
+
+# -- training ------------------------------------------------------------------------------------------------
+
+def training(outputs: dict) -> dict:
+    from components.keras_trainer.trainer import HISTORY_FILE, METRICS_FILE
+
+    run = outputs.get("Trainer.model_run")
+    if not run:
+        return unavailable(_missing(outputs, "Trainer.model_run"))
+    history = read_json(os.path.join(run, HISTORY_FILE))
+    if not history or not history.get("epochs"):
+        return unavailable(f"{os.path.join(run, HISTORY_FILE)} holds no epochs")
+    epochs = history["epochs"]
+    info = (read_json(os.path.join(run, METRICS_FILE)) or {}).get("training", {})
+    val_losses = [(e["epoch"], e.get("val_loss")) for e in epochs if e.get("val_loss") is not None]
+    best = info.get("best_epoch") or (min(val_losses, key=lambda p: p[1])[0] if val_losses else None)
+    overfit_from, overfit_note = overfitting(epochs, best)
+    phases = [(e["epoch"], e["phase"]) for k, e in enumerate(epochs) if k and e.get("phase") != epochs[k - 1].get("phase")]
+    return available(epochs=epochs, best_epoch=best, overfit_from=overfit_from, overfit_note=overfit_note,
+                     phase_changes=phases, info=info)
+
+
+def overfitting(epochs: list[dict], best_epoch: Optional[int]) -> tuple[Optional[int], str]:
+    """Where validation loss turns up while training loss keeps falling: (first such epoch, explanation)."""
+    by_epoch = {e["epoch"]: e for e in epochs}
+    if best_epoch is None or best_epoch not in by_epoch or by_epoch[best_epoch].get("val_loss") is None:
+        return None, "no validation loss recorded"
+    best = by_epoch[best_epoch]
+    later = [e for e in epochs if e["epoch"] > best_epoch and e.get("val_loss") is not None]
+    if not later:
+        return None, f"validation loss was lowest at the last epoch ({best_epoch}): no sign of overfitting yet"
+    rising = [e for e in later if e["val_loss"] > best["val_loss"]]
+    train_fell = [e for e in later if e.get("loss") is not None and best.get("loss") is not None
+                  and e["loss"] < best["loss"]]
+    if rising and train_fell:
+        return best_epoch, (f"validation loss was lowest at epoch {best_epoch} ({best['val_loss']:.4f}) and rose "
+                            f"after it (to {max(e['val_loss'] for e in later):.4f}) while training loss kept "
+                            f"falling (to {min(e['loss'] for e in train_fell):.4f}): the model overfits from "
+                            f"epoch {best_epoch + 1} on")
+    return None, f"validation loss was lowest at epoch {best_epoch}; the later epochs show no clear overfitting"
+
+
+# -- blessing and push ---------------------------------------------------------------------------------------
+
+def blessing(decision: Optional[dict], why: str) -> dict:
+    if decision is None:
+        return unavailable(why)
+    checks = []
+    for check in decision.get("checks", []):
+        status = "skipped" if check.get("skipped") else "passed" if check.get("passed") else "failed"
+        checks.append({**check, "status": status})
+    return available(blessed=bool(decision.get("blessed")), split=decision.get("split"),
+                     metrics=decision.get("metrics", {}), checks=checks, reasons=decision.get("reasons", []),
+                     tfma_validation_ok=decision.get("tfma_validation_ok"),
+                     tfma_failures=decision.get("tfma_failures", []), model_uri=decision.get("model_uri"))
+
+
+def push(config: PipelineConfig, outputs: dict, decision: Optional[dict]) -> dict:
+    """What this run's Pusher did (its push_result.json), and which version the destination serves now."""
+    from components.versioned_pusher.versions import newest_version, read_push_result
+
+    pushed_uri = outputs.get("Pusher.pushed_model")
+    if not pushed_uri:
+        return unavailable(_missing(outputs, "Pusher.pushed_model"))
+    outcome = read_push_result(pushed_uri)
+    newest = newest_version(config.push_destination)
+    result = {"pushed": bool(outcome["pushed"]), "destination": outcome.get("destination", config.push_destination),
+              "pushed_model_uri": pushed_uri, "serving_version": newest.version if newest else None}
+    if outcome["pushed"]:
+        m = outcome.get("manifest") or {}
+        result.update(version=outcome["version"], model_dir=outcome["model_dir"],
+                      manifest_path=outcome["manifest_path"], pushed_at=m.get("pushed_at"),
+                      model_family=m.get("model_family"), code_version=m.get("code_version", {}),
+                      data_fingerprint=m.get("data_fingerprint", {}))
+    else:
+        reasons = outcome.get("reasons") or (decision or {}).get("reasons") or []
+        result["why"] = "; ".join(reasons) if reasons else "the model was not blessed"
+    return available(**result)
+
+
+# -- everything ----------------------------------------------------------------------------------------------
+
+def _read_evaluator(config: PipelineConfig, outputs: dict, evaluation: Optional[dict],
+                    decision: Optional[dict]) -> tuple[Optional[dict], Optional[dict], str]:
+    """(evaluation, decision, why the decision is missing): the given ones, else read from the Evaluator's
+    artifacts with its own readers."""
+    evaluation_uri, blessing_uri = outputs.get("Evaluator.evaluation"), outputs.get("Evaluator.blessing")
+    problems = []
+    if (evaluation is None and evaluation_uri) or (decision is None and blessing_uri):
+        try:
+            from components.blessing_evaluator import results
+        except ImportError as e:
+            return evaluation, decision, f"the Evaluator's results cannot be read here ({e})"
+        if evaluation is None and evaluation_uri:
+            try:
+                evaluation = results.read_evaluation(evaluation_uri, list(config.genres))
+            except Exception as e:  # noqa: BLE001
+                _log.warning("report: evaluation %s unreadable: %s", evaluation_uri, e)
+        if decision is None and blessing_uri:
+            try:
+                decision = results.read_decision(blessing_uri)
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{blessing_uri} holds no readable decision ({type(e).__name__}: {e})")
+    return evaluation, decision, "; ".join(problems) or _missing(outputs, "Evaluator.blessing")
+
+
+def collect(config: PipelineConfig, outputs: dict, *, evaluation: Optional[dict] = None,
+            decision: Optional[dict] = None, now: Optional[datetime.datetime] = None) -> dict:
+    """The report's data. `outputs` as local_runner.latest_outputs gives them; evaluation and decision
+    (read_evaluation's and read_decision's dicts) are read from the Evaluator's artifacts unless given."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    evaluation, decision, evaluator_why = _read_evaluator(config, outputs, evaluation, decision)
+    keras = _guarded("the Keras model's metrics", lambda: keras_results(config, outputs, evaluation))
+    sklearn = _guarded("the baselines' metrics", lambda: baselines(config, outputs))
+    blessed = None if decision is None else bool(decision.get("blessed"))
+    return {
+        "title": f"{config.pipeline_name} run report",
+        "verdict": {"blessed": blessed,
+                    "label": {True: "BLESSED", False: "NOT BLESSED", None: "NO DECISION"}[blessed]},
+        "overview": overview(config, outputs, now.strftime("%Y-%m-%d %H:%M:%S %Z")),
+        "genres": list(config.genres),
+        "dataset": _guarded("the dataset summary", lambda: dataset(outputs, config.genres)),
+        "statistics": _guarded("the TFDV statistics", lambda: statistics(outputs)),
+        "skew": _guarded("the skew and drift comparison", lambda: skew_and_drift(outputs)),
+        "comparison": comparison(keras, sklearn),
+        "per_genre": per_genre(config.genres, keras, sklearn),
+        "confusion": confusion_matrices(keras, sklearn),
+        "training": _guarded("the training history", lambda: training(outputs)),
+        "blessing": _guarded("the blessing decision",
+                             lambda: blessing(decision, evaluator_why)),
+        "push": _guarded("the push result", lambda: push(config, outputs, decision)),
+        "evaluator_floor": config.evaluator.accuracy_floor,
+    }

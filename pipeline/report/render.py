@@ -1,0 +1,157 @@
+"""The report as one self-contained HTML file: Jinja2 template (report.html.j2 beside this module), inline
+CSS, charts as inline SVG. Nothing on the page is fetched: it opens offline, from a mail attachment or a
+bucket, as it was written.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from typing import Optional
+
+import jinja2
+from markupsafe import Markup
+
+import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+from pipeline.config import PipelineConfig, load_config
+from pipeline.report import charts
+
+TEMPLATE = "report.html.j2"
+
+_log = logging.getLogger(__name__)
+
+
+def _missing(value) -> bool:
+    return value is None or isinstance(value, jinja2.Undefined)
+
+
+def _pct(value, digits: int = 1) -> str:
+    if _missing(value) or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{100 * value:.{digits}f}%"
+
+
+def _num(value, digits: int = 4) -> str:
+    if _missing(value):
+        return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if abs(value) < 1e-12:  # float noise (e.g. a divergence of 8e-17 between equal distributions)
+            value = 0.0
+        return f"{value:.{digits}g}" if value and (abs(value) >= 1e5 or abs(value) < 1e-3) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _signed(value, digits: int = 4) -> str:
+    return "–" if _missing(value) else f"{value:+.{digits}f}"
+
+
+def build_charts(report: dict) -> dict:
+    """SVG markup per chart, from the collected data (the template only places them)."""
+    result = {"confusion": [], "loss": "", "accuracy": "", "comparison": ""}
+    genres = report["genres"]
+    if report["confusion"]["available"]:
+        result["confusion"] = [{"title": m["title"], "svg": charts.heatmap(m["matrix"], genres)}
+                               for m in report["confusion"]["matrices"]]
+    training = report["training"]
+    if training["available"]:
+        epochs = training["epochs"]
+        markers = []
+        if training["best_epoch"] is not None:
+            markers.append((training["best_epoch"], f"best epoch {training['best_epoch']} (lowest val loss)"))
+        markers += [(epoch - 0.5, f"{phase} phase") for epoch, phase in training["phase_changes"]]
+        shade = {"shade_from": training["overfit_from"], "shade_label": "val loss rising: overfitting"} \
+            if training["overfit_from"] is not None else {}
+        for metric, title in (("loss", "Loss per epoch"), ("accuracy", "Accuracy per epoch")):
+            series = [
+                {"label": "train", "color": charts.TRAIN_COLOR,
+                 "points": [(e["epoch"], e.get(metric)) for e in epochs]},
+                {"label": "validation (eval split)", "color": charts.VALIDATION_COLOR, "dashed": True,
+                 "points": [(e["epoch"], e.get(f"val_{metric}")) for e in epochs]},
+            ]
+            result[metric] = charts.line_chart(series, title, "epoch", metric, markers=markers, **shade)
+    if report["comparison"]["available"]:
+        rows = report["comparison"]["rows"]
+        result["comparison"] = charts.bar_chart(
+            [(r["name"], r["accuracy"], r["keras"]) for r in rows], "Test accuracy",
+            reference=[(report["evaluator_floor"], f"floor {report['evaluator_floor']:.0%}")])
+    return result
+
+
+class Absent(jinja2.ChainableUndefined):
+    """A value an older or partial artifact lacks: shown as a dash, never an error (the report of a failed
+    run matters most)."""
+
+    def __str__(self) -> str:
+        return "–"
+
+
+def render_html(report: dict) -> str:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(__file__))),
+        autoescape=True, undefined=Absent, trim_blocks=True, lstrip_blocks=True)
+    environment.filters.update(pct=_pct, num=_num, signed=_signed)
+    svgs = build_charts(report)
+    # Our own SVG, every text in it escaped by charts.py.
+    svgs = {k: (Markup(v) if isinstance(v, str) else
+                [{**item, "svg": Markup(item["svg"])} for item in v]) for k, v in svgs.items()}
+    return environment.get_template(TEMPLATE).render(r=report, charts=svgs)
+
+
+def write_report(config: PipelineConfig, output: Optional[str] = None, outputs: Optional[dict] = None,
+                 **collect_args) -> str:
+    """Writes the report of the newest local run (or of `outputs`, "<component>.<key>" -> uri) to `output`
+    (default config.report_path, local or gs://); returns its path."""
+    import tensorflow as tf
+
+    from pipeline.report.collect import collect
+
+    if outputs is None:
+        outputs = _latest_outputs(config)
+    html = render_html(collect(config, outputs, **collect_args))
+    path = output or config.report_path
+    parent = os.path.dirname(path)
+    if parent:
+        tf.io.gfile.makedirs(parent)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(html)
+    return path
+
+
+def _latest_outputs(config: PipelineConfig) -> dict:
+    # Opening a missing SQLite database would create an empty one: a report of "no run" needs no side effect.
+    if "://" not in config.metadata_path and not os.path.exists(config.metadata_path):
+        _log.warning("no MLMD database at %s: the report will say that no run is recorded", config.metadata_path)
+        return {}
+    from pipeline.local_runner import latest_outputs
+
+    return latest_outputs(config)
+
+
+def main(argv=None) -> int:
+    from pipeline.cli import add_config_arguments
+
+    parser = argparse.ArgumentParser(prog="genre-pipeline report",
+                                     description="Write the self-contained HTML report of the newest local run.")
+    add_config_arguments(parser)
+    parser.add_argument("--output", help="where to write the HTML (default: report.output, else "
+                                         "<output_root>/<pipeline_name>/report.html)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"Run report: {write_report(config, args.output)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
