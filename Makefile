@@ -23,7 +23,7 @@ BENCH_ARGS ?=
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv lock demo-data run-local outputs test test-fast bench bench-ingest bench-transform bench-input \
+.PHONY: help venv lock demo-data run-local outputs report predict test test-fast bench bench-ingest bench-transform bench-input \
 	bench-train-step download-fma clean clean-runs
 
 help: ## list the targets
@@ -55,6 +55,16 @@ run-local: $(STAMP) ## run the whole pipeline locally (makes demo data when no d
 
 outputs: $(STAMP) ## print where the newest local run's outputs and reports are
 	$(CLI) outputs $(CONFIG_ARGS)
+
+report: $(STAMP) ## write the self-contained HTML report of the newest local run (path printed)
+	$(CLI) report $(CONFIG_ARGS)
+
+FILES ?=
+MODEL ?=
+FORMAT ?= table
+predict: $(STAMP) ## genre of whole audio files with the newest pushed model: FILES="a.mp3 b.ogg" [MODEL=dir] [FORMAT=jsonl]
+	@test -n "$(FILES)" || { echo 'error: FILES="song.mp3 other.ogg" is required'; exit 2; }
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/genre-predict $(CONFIG_ARGS) $(if $(MODEL),--model $(MODEL)) --format $(FORMAT) $(FILES)
 
 download-fma: $(STAMP) ## download, verify and unpack fma_metadata.zip and fma_small.zip into data/fma
 	$(BIN)/python -m pipeline.download $(if $(FMA_DIR),--data-dir $(FMA_DIR)) $(if $(SUBSET),--subset $(SUBSET))
@@ -116,7 +126,7 @@ submit-vertex: $(STAMP) ## compile and submit to Vertex AI Pipelines (PROJECT=, 
 
 docker-build: ## build the pipeline image and its TPU variant (IMAGE=registry/name:tag; TPU: <IMAGE>-tpu)
 	@test -n "$(IMAGE)" || { echo "error: IMAGE=registry/name:tag is required"; exit 1; }
-	docker build -f docker/Dockerfile -t $(IMAGE) .
+	docker build -f docker/Dockerfile --build-arg GIT_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
 	docker build -f docker/Dockerfile.tpu --build-arg PIPELINE_IMAGE=$(IMAGE) -t $(or $(TPU_IMAGE),$(IMAGE)-tpu) .
 
 docker-push: ## push both images (IMAGE=registry/name:tag)

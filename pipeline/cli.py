@@ -72,6 +72,9 @@ def cmd_run_local(args) -> int:
     outputs = local_runner.run(config)
     print("\nPipeline finished. Outputs:\n" + local_runner.describe_outputs(outputs, config))
     print(f"Full log:        {log_file}")
+    from pipeline.report import write_report
+
+    print(f"Run report:      {write_report(config)}  (open it in a browser; `make report` rewrites it)")
     return 0
 
 
@@ -119,9 +122,19 @@ def main(argv=None) -> int:
         from pipeline import deploy_cli  # imported lazily: deploy_cli imports this module
 
         return deploy_cli.main(argv)
+    if argv and argv[0] == "predict":
+        from pipeline import predict  # its own parser: files, --model, --format
+
+        return predict.main(argv[1:])
+    if argv and argv[0] == "report":
+        from pipeline import report  # its own parser: --output
+
+        return report.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="genre-pipeline", description=__doc__.splitlines()[0],
-        epilog="Kubeflow/Vertex: " + ", ".join(DEPLOY_COMMANDS) + " (see `genre-pipeline compile-kubeflow --help`)",
+        epilog="Also: predict FILES..., report (the HTML run report); see `genre-pipeline predict --help`. "
+               "Kubeflow/Vertex: "
+               + ", ".join(DEPLOY_COMMANDS) + " (see `genre-pipeline compile-kubeflow --help`)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (func, help_text) in COMMANDS.items():

@@ -76,7 +76,7 @@ def compile_pipeline(
     if target not in TARGETS:
         raise CompileError(f"unknown target {target!r}; choose from {list(TARGETS)}")
     _check_ready(config, target)
-    components = components if components is not None else _create_components(config)
+    components = components if components is not None else _create_components(config, target)
     placements = _placements(config, components, target)
     resources = {cid: _resource_spec(config.deploy.resources.get(cid), placements.get(cid), target, cid)
                  for cid in components}
@@ -108,11 +108,13 @@ def compile_pipeline(
     return CompiledPipeline(target, path, spec, None, job)
 
 
-def _create_components(config: PipelineConfig) -> dict[str, Any]:
+def _create_components(config: PipelineConfig, target: str) -> dict[str, Any]:
     # Components may embed the config (the Trainer's custom_config holds all of it): submission settings (host,
     # namespace, service accounts, network, encryption key) are reset first, so they never reach the compiled
-    # file and changing them never invalidates a cached step.
-    return create_components(config.model_copy(update={"kubeflow": KubeflowConfig(), "vertex": VertexConfig()}))
+    # file and changing them never invalidates a cached step. The target decides how the Evaluator finds the
+    # latest blessed model (no resolver task on open-source Kubeflow).
+    return create_components(config.model_copy(update={"kubeflow": KubeflowConfig(), "vertex": VertexConfig()}),
+                             target)
 
 
 def _is_remote(uri: str) -> bool:
@@ -130,6 +132,9 @@ def _check_ready(config: PipelineConfig, target: str) -> None:
                         f"{config.deploy.pipeline_root!r}")
     elif config.dataflow.enabled and not config.deploy.pipeline_root.startswith("gs://"):
         problems.append("Dataflow workers read and write artifacts: deploy.pipeline_root must be gs://")
+    if not _is_remote(config.push_destination):
+        problems.append(f"pusher.destination resolves to the local path {config.push_destination}, which the "
+                        "cluster cannot write: set pusher.destination=gs://bucket/models/fma-genre")
     data = {"dataset.audio_root": config.audio_root}
     if config.dataset.layout == "fma":
         data["dataset.metadata_dir"] = config.metadata_dir

@@ -130,6 +130,51 @@ def describe_models(outputs: dict[str, str]) -> list[str]:
     return lines
 
 
+def describe_blessing(outputs: dict[str, str], config: Optional[PipelineConfig] = None) -> list[str]:
+    """The Evaluator's decision, check by check, and what the Pusher did with it."""
+    blessing = outputs.get("Evaluator.blessing")
+    if not blessing:
+        return []
+    from components.blessing_evaluator.results import read_decision
+
+    decision = read_decision(blessing)
+    metrics = decision.get("metrics") or {}
+    verdict = "BLESSED" if decision["blessed"] else "NOT BLESSED"
+    lines = [f"Blessing:        {verdict} (Evaluator on {decision.get('split')}: accuracy "
+             f"{_number(metrics.get('accuracy'))}, macro-F1 {_number(metrics.get('macro_f1'))} over "
+             f"{metrics.get('example_count', '?')} examples)"]
+    for check in decision.get("checks", []):
+        if check.get("skipped"):
+            outcome = f"skipped: {check.get('detail', '')}"
+        else:
+            outcome = (f"{check.get('metric')} {_number(check.get('measured'))} {check.get('comparison')} "
+                       f"{_number(check.get('threshold'))}: {'passed' if check.get('passed') else 'FAILED'}")
+        lines.append(f"  {check['name']:<16} {outcome}")
+    lines.append(f"Evaluation:      {outputs.get('Evaluator.evaluation')}")
+    if config is not None:
+        lines.append(describe_push(outputs, config, decision))
+    return lines
+
+
+def describe_push(outputs: dict[str, str], config: PipelineConfig, decision: dict) -> str:
+    from components.versioned_pusher.versions import newest_version, read_push_result
+
+    if "Pusher.pushed_model" not in outputs:
+        return "Pushed:          the Pusher has not run"
+    result = read_push_result(outputs["Pusher.pushed_model"])
+    if result["pushed"]:
+        return (f"Pushed:          version {result['version']} -> {result['model_dir']}  "
+                f"(manifest {result['manifest_path']})")
+    why = "; ".join(result.get("reasons") or decision.get("reasons") or []) or "see the Pusher's log"
+    newest = newest_version(config.push_destination)
+    current = f"; serving stays at version {newest.version}" if newest is not None else ""
+    return f"Pushed:          nothing ({why}){current}"
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] = None) -> str:
     lines = []
     examples = outputs.get("AudioExampleGen.examples")
@@ -165,6 +210,7 @@ def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] =
         )
         lines.append(f"Transformed:     {transformed}  (quarantine: {TRANSFORM_QUARANTINE})")
     lines.extend(describe_models(outputs))
+    lines.extend(describe_blessing(outputs, config))
     if config is not None:
         lines.append(f"Pipeline root:   {config.pipeline_root}")
         lines.append(f"MLMD database:   {config.metadata_path}")

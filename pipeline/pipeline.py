@@ -12,15 +12,26 @@ from components.audio_example_gen import features
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_example_gen.settings import IngestSettings
 from components.audio_example_gen.sources import walk_files
+from components.blessing_evaluator.component import BlessingEvaluator
+from components.blessing_evaluator.eval_config import build_eval_config
+from components.blessing_evaluator.policy import BlessingPolicy
 from components.sklearn_baseline_trainer.component import SklearnBaselineTrainer
 from components.sklearn_baseline_trainer.settings import BaselineSettings
 from components.spectrogram_transform.component import SpectrogramTransform
 from components.spectrogram_transform.settings import TransformSettings
+from components.versioned_pusher.component import VersionedPusher
 from pipeline.config import PipelineConfig
 
 # The Trainer's run_fn is named by its dotted path, so it ships inside the container image instead of
 # being uploaded as a module file at compile time.
 KERAS_RUN_FN = "components.keras_trainer.trainer.run_fn"
+# Where the pipeline runs decides how the Evaluator finds the latest blessed model: through MLMD (a
+# LatestBlessedModelStrategy resolver) locally and on Vertex, from the push destination on open-source
+# Kubeflow, whose backend rejects resolver tasks.
+TARGETS = ("local", "kubeflow", "vertex")
+# Sections run_fn never reads: left out of the Trainer's custom_config, so changing a blessing threshold, the
+# push destination or a deployment setting does not invalidate the cached model and retrain it.
+NOT_FOR_TRAINING = {"evaluator", "pusher", "report", "deploy", "kubeflow", "vertex", "dataflow", "beam"}
 
 
 def input_fingerprint(config: PipelineConfig) -> str:
@@ -40,7 +51,9 @@ def input_fingerprint(config: PipelineConfig) -> str:
     return digest.hexdigest()
 
 
-def create_components(config: PipelineConfig) -> dict[str, tfx.types.BaseNode]:
+def create_components(config: PipelineConfig, target: str = "local") -> dict[str, tfx.types.BaseNode]:
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose from {list(TARGETS)}")
     example_gen = AudioExampleGen(IngestSettings.from_pipeline_config(config), input_fingerprint(config))
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
@@ -66,7 +79,7 @@ def create_components(config: PipelineConfig) -> dict[str, tfx.types.BaseNode]:
         # Epochs, steps and early stopping come from config.trainer (read by run_fn), not from step counts.
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={"config": config.model_dump(mode="json")},
+        custom_config={"config": config.model_dump(mode="json", exclude=NOT_FOR_TRAINING)},
     )
     components = {
         "AudioExampleGen": example_gen,
@@ -76,11 +89,42 @@ def create_components(config: PipelineConfig) -> dict[str, tfx.types.BaseNode]:
         "SpectrogramTransform": spectrogram_transform,
         "Trainer": trainer,
     }
+    baselines = None
     if config.baselines.enabled:
-        components["SklearnBaselineTrainer"] = SklearnBaselineTrainer(
+        baselines = SklearnBaselineTrainer(
             examples=spectrogram_transform.outputs["transformed_examples"],
             settings=BaselineSettings.from_pipeline_config(config),
         )
+        components["SklearnBaselineTrainer"] = baselines
+    latest_blessed = None
+    if target != "kubeflow":
+        # Channels by producer: the pipeline has two Model outputs (Trainer, SklearnBaselineTrainer), and only
+        # the Evaluator's blessings count.
+        latest_blessed = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id="Trainer",
+                                  output_key="model"),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                           producer_component_id="Evaluator", output_key="blessing"),
+        ).with_id("LatestBlessedModelResolver")
+        components["LatestBlessedModelResolver"] = latest_blessed
+    evaluator = BlessingEvaluator(
+        examples=spectrogram_transform.outputs["transformed_examples"],
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed.outputs["model"] if latest_blessed else None,
+        baseline_models=baselines.outputs["model"] if baselines else None,
+        eval_config=build_eval_config(config),
+        example_splits=[config.evaluator.example_split],
+        policy=BlessingPolicy.from_pipeline_config(config, target),
+    ).with_id("Evaluator")
+    components["Evaluator"] = evaluator
+    components["Pusher"] = VersionedPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        examples=spectrogram_transform.outputs["transformed_examples"],
+        destination=config.push_destination,
+        manifest_context={"config": config.model_dump(mode="json")},
+    ).with_id("Pusher")
     return components
 
 

@@ -27,7 +27,8 @@ IMAGE = "europe-docker.pkg.dev/fma-project/pipelines/fma-genre:1.4.2"
 TPU_IMAGE = IMAGE + "-tpu"
 ROOT = "gs://fma-bucket/pipeline-root"
 CLOUD = [f"deploy.image={IMAGE}", f"deploy.pipeline_root={ROOT}",
-         "dataset.audio_root=gs://fma-bucket/fma_small", "dataset.metadata_dir=gs://fma-bucket/fma_metadata"]
+         "dataset.audio_root=gs://fma-bucket/fma_small", "dataset.metadata_dir=gs://fma-bucket/fma_metadata",
+         "pusher.destination=gs://fma-bucket/models/fma-genre"]
 PROFILES = {"cpu": None, "gpu": "gpu:nvidia-l4:2", "tpu": "tpu:tpu-v5-lite-podslice:2x2"}
 HEAVY_BEAM_STEPS = ("AudioExampleGen", "SpectrogramTransform")
 
@@ -37,14 +38,7 @@ def cloud_config(*overrides, accelerator=None, component="Trainer"):
     return load_config(overrides=[*CLOUD, *extra, *overrides])
 
 
-def require_trainer():
-    if "Trainer" not in create_components(cloud_config()):
-        pytest.skip("the Trainer is not in create_components() yet (pipeline/pipeline.py)")
-
-
 def compile_profile(target, profile, tmp_path, *overrides):
-    if PROFILES[profile]:
-        require_trainer()
     suffix = "yaml" if target == "kubeflow" else "json"
     return compile_pipeline(cloud_config(*overrides, accelerator=PROFILES[profile]), target,
                             str(tmp_path / f"{profile}.{suffix}"))
@@ -64,7 +58,7 @@ def platform_executors(compiled):
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_component_is_present_with_its_image(profile, tmp_path):
     compiled = compile_profile("kubeflow", profile, tmp_path)
-    expected = set(create_components(cloud_config()))
+    expected = set(create_components(cloud_config(), "kubeflow"))
     assert set(compiled.pipeline_spec["root"]["dag"]["tasks"]) == expected
     for component_id in expected:
         _, executor = executor_of(compiled.pipeline_spec, component_id)
@@ -169,6 +163,18 @@ def test_platform_document_parses_into_kubernetes_executor_config(tmp_path):
 
 # -- what the open-source backend accepts ---------------------------------------------------------------------------
 
+def test_kubeflow_evaluator_regresses_against_the_push_destination_without_a_resolver(tmp_path):
+    spec = compile_profile("kubeflow", "cpu", tmp_path).pipeline_spec
+    tasks = spec["root"]["dag"]["tasks"]
+    assert "LatestBlessedModelResolver" not in tasks
+    evaluator = tasks["Evaluator"]["inputs"]
+    assert set(evaluator["artifacts"]) == {"examples", "model", "baseline_models"}
+    policy = json.loads(evaluator["parameters"]["blessing_policy"]["runtimeValue"]["constant"])
+    assert policy["regression_source"] == "push_destination"
+    assert policy["push_destination"] == "gs://fma-bucket/models/fma-genre"
+    assert tasks["Pusher"]["inputs"]["parameters"]["destination"]["runtimeValue"]["constant"] == "gs://fma-bucket/models/fma-genre"
+
+
 def test_nothing_the_open_source_backend_rejects_or_ignores(tmp_path):
     spec = compile_profile("kubeflow", "cpu", tmp_path).pipeline_spec
     assert spec["schemaVersion"] == "2.1.0" and spec["defaultPipelineRoot"] == ROOT
@@ -184,8 +190,8 @@ def test_nothing_the_open_source_backend_rejects_or_ignores(tmp_path):
             assert set(parameter) == {"parameterType"}
 
 
-def _with_extra(config, node):
-    components = create_components(config)
+def _with_extra(config, node, target):
+    components = create_components(config, target)
     components[node.id] = node
     return components
 
@@ -195,11 +201,11 @@ def test_a_resolver_is_refused_for_kubeflow_but_compiles_for_vertex(tmp_path):
     resolver = tfx.dsl.Resolver(strategy_class=LatestArtifactStrategy,
                                 model=tfx.dsl.Channel(type=standard_artifacts.Model)).with_id("latest_model")
     with pytest.raises(CompileError, match=r"latest_model compiles to a resolver task.*rejects"):
-        compile_pipeline(config, "kubeflow", str(tmp_path / "p.yaml"), _with_extra(config, resolver))
+        compile_pipeline(config, "kubeflow", str(tmp_path / "p.yaml"), _with_extra(config, resolver, "kubeflow"))
     assert not (tmp_path / "p.yaml").exists()
     resolver = tfx.dsl.Resolver(strategy_class=LatestArtifactStrategy,
                                 model=tfx.dsl.Channel(type=standard_artifacts.Model)).with_id("latest_model")
-    compiled = compile_pipeline(config, "vertex", str(tmp_path / "p.json"), _with_extra(config, resolver))
+    compiled = compile_pipeline(config, "vertex", str(tmp_path / "p.json"), _with_extra(config, resolver, "vertex"))
     assert "latest_model" in compiled.pipeline_spec["root"]["dag"]["tasks"]
 
 
@@ -207,9 +213,9 @@ def test_file_based_example_gen_is_refused_for_kubeflow_and_keeps_its_resources_
     config = cloud_config("deploy.resources.csv_gen.cpu=3", "deploy.resources.csv_gen.memory_gb=5")
     csv_gen = tfx.components.CsvExampleGen(input_base="gs://fma-bucket/csv").with_id("csv_gen")
     with pytest.raises(CompileError, match=r"csv_gen relies on a driver hook.*ignores"):
-        compile_pipeline(config, "kubeflow", str(tmp_path / "p.yaml"), _with_extra(config, csv_gen))
+        compile_pipeline(config, "kubeflow", str(tmp_path / "p.yaml"), _with_extra(config, csv_gen, "kubeflow"))
     csv_gen = tfx.components.CsvExampleGen(input_base="gs://fma-bucket/csv").with_id("csv_gen")
-    compiled = compile_pipeline(config, "vertex", str(tmp_path / "p.json"), _with_extra(config, csv_gen))
+    compiled = compile_pipeline(config, "vertex", str(tmp_path / "p.json"), _with_extra(config, csv_gen, "vertex"))
     _, executor = executor_of(compiled.pipeline_spec, "csv_gen")
     # TFX drops these for FileBasedExampleGen subclasses (tfx#6146); the compiler puts them back.
     assert executor["container"]["resources"] == {"cpuLimit": 3.0, "memoryLimit": 5.0}
@@ -314,6 +320,7 @@ def test_command_line_compiles_and_reports_bad_accelerators(tmp_path, capsys):
     args = ["compile-kubeflow", "--image", IMAGE, "--pipeline-root", ROOT, "--output", str(output),
             "--set", "dataset.audio_root=gs://fma-bucket/fma_small",
             "--set", "dataset.metadata_dir=gs://fma-bucket/fma_metadata",
+            "--set", "pusher.destination=gs://fma-bucket/models/fma-genre",
             "--accelerator", "SchemaGen=gpu:nvidia-tesla-t4:1"]
     assert deploy_cli.main(args) == 0
     assert f"Compiled kubeflow pipeline: {output}" in capsys.readouterr().out

@@ -1,9 +1,12 @@
 """create_pipeline() and its helpers, without running anything."""
+import json
 import os
+
+import pytest
 
 from components.audio_example_gen import features
 from pipeline.config import load_config
-from pipeline.pipeline import create_pipeline, input_fingerprint
+from pipeline.pipeline import create_components, create_pipeline, input_fingerprint
 from tests import factories
 
 
@@ -17,7 +20,8 @@ def test_pipeline_wires_validation_transform_and_both_trainers(tmp_path):
     pipeline = create_pipeline(_config(tmp_path))
     by_id = {c.id: c for c in pipeline.components}
     assert set(by_id) == {"AudioExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-                          "SpectrogramTransform", "Trainer", "SklearnBaselineTrainer"}
+                          "SpectrogramTransform", "Trainer", "SklearnBaselineTrainer",
+                          "LatestBlessedModelResolver", "Evaluator", "Pusher"}
     transform, trainer = by_id["SpectrogramTransform"], by_id["Trainer"]
     # The transform waits for data validation; both trainers read the transformed examples.
     assert by_id["ExampleValidator"] in transform.upstream_nodes
@@ -50,6 +54,48 @@ def test_remote_datasets_have_no_fingerprint():
     assert input_fingerprint(config) == ""
 
 
+def test_evaluator_blesses_against_the_latest_blessed_model_and_the_baselines(tmp_path):
+    config = _config(tmp_path)
+    components = create_components(config)
+    assert all(component.id == cid for cid, component in components.items())
+    evaluator, resolver, pusher = components["Evaluator"], components["LatestBlessedModelResolver"], components["Pusher"]
+    assert evaluator.inputs["model"] is components["Trainer"].outputs["model"]
+    assert evaluator.inputs["examples"] is components["SpectrogramTransform"].outputs["transformed_examples"]
+    assert evaluator.inputs["baseline_model"] is resolver.outputs["model"]
+    assert evaluator.inputs["baseline_models"] is components["SklearnBaselineTrainer"].outputs["model"]
+    # The resolver reads only the Trainer's models and the Evaluator's blessings of earlier runs.
+    models, blessings = resolver.raw_inputs["model"], resolver.raw_inputs["model_blessing"]
+    assert (models.producer_component_id, models.output_key) == ("Trainer", "model")
+    assert (blessings.producer_component_id, blessings.output_key) == ("Evaluator", "blessing")
+    assert pusher.inputs["model_blessing"] is evaluator.outputs["blessing"]
+    assert pusher.exec_properties["destination"] == config.push_destination
+
+
+def test_kubeflow_target_has_no_resolver_and_regresses_against_the_push_destination(tmp_path):
+    config = _config(tmp_path)
+    components = create_components(config, "kubeflow")
+    assert "LatestBlessedModelResolver" not in components
+    assert "baseline_model" not in components["Evaluator"].inputs
+    policy = json.loads(components["Evaluator"].exec_properties["blessing_policy"])
+    assert policy["regression_source"] == "push_destination"
+    assert policy["push_destination"] == config.push_destination
+    with pytest.raises(ValueError, match="unknown target"):
+        create_components(config, "airflow")
+
+
 def test_baselines_can_be_left_out(tmp_path):
     config = load_config(overrides=[f"output_root={tmp_path}", "baselines.enabled=false"])
-    assert "SklearnBaselineTrainer" not in [c.id for c in create_pipeline(config).components]
+    components = create_components(config)
+    assert "SklearnBaselineTrainer" not in components
+    assert "baseline_models" not in components["Evaluator"].inputs
+
+
+def test_blessing_and_deployment_settings_do_not_change_the_trainers_cache_key(tmp_path):
+    def trainer_config(*overrides):
+        config = load_config(overrides=[f"output_root={tmp_path}", *overrides])
+        return create_components(config)["Trainer"].exec_properties["custom_config"]
+
+    base = trainer_config()
+    assert trainer_config("evaluator.accuracy_floor=0.9", "pusher.destination=/elsewhere",
+                          "deploy.pipeline_root=gs://b/r", "beam.direct_num_workers=1") == base
+    assert trainer_config("trainer.epochs=3") != base

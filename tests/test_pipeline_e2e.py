@@ -33,6 +33,10 @@ def pipeline_run(tmp_path_factory):
         "transform.engineered_preset=quick",
         "transform.spectrogram.n_mels=64",
         "trainer.epochs=2",
+        # Two epochs on a few clips: bless whatever trains, so the push, predict and report paths run. The
+        # thresholds themselves are tested where they bite (components/blessing_evaluator, and the last test).
+        "evaluator.accuracy_floor=0",
+        "evaluator.baseline_margin=-1",
     ]
     args = ["run-local"] + [arg for o in overrides for arg in ("--set", o)]
     assert cli.main(args) == 0
@@ -83,19 +87,6 @@ def test_anomalies_were_computed_for_every_split(pipeline_run):
     assert anomalies["train"] == []
 
 
-def test_second_run_is_served_from_the_cache(pipeline_run):
-    config, outputs, _, _ = pipeline_run
-    from tfx import v1 as tfx
-
-    from pipeline.pipeline import create_pipeline
-
-    pipeline = create_pipeline(
-        config,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
-        beam_pipeline_args=config.beam.pipeline_args(),
-    )
-    tfx.orchestration.LocalDagRunner().run(pipeline)
-    assert local_runner.latest_outputs(config)["AudioExampleGen.examples"] == outputs["AudioExampleGen.examples"]
 
 
 def test_transform_and_both_trainers_ran_on_the_validated_examples(pipeline_run):
@@ -138,3 +129,141 @@ def test_served_model_answers_raw_audio_of_a_real_clip(pipeline_run):
     assert probabilities.shape == (1, len(config.genres))
     assert np.isclose(probabilities.sum(), 1.0, atol=1e-4)
     assert result["genre"].numpy()[0].decode() == config.genres[int(probabilities.argmax())]
+
+
+def _rerun(config):
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    pipeline = create_pipeline(
+        config,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
+        beam_pipeline_args=config.beam.pipeline_args(),
+    )
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    return local_runner.latest_outputs(config)
+
+
+def _read(directory, name="metrics.json"):
+    with open(os.path.join(directory, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_evaluator_measured_the_model_on_test_and_recorded_every_check(pipeline_run):
+    from components.blessing_evaluator.results import read_decision, read_evaluation
+
+    config, outputs, _, _ = pipeline_run
+    evaluation = read_evaluation(outputs["Evaluator.evaluation"], config.genres)
+    keras = _read(outputs["Trainer.model_run"])
+    examples = evaluation["overall"]["example_count"]
+    # TFMA ran the served graph (featurizer included) on raw audio; the Trainer scored its precomputed log-mels.
+    assert examples == keras["test"]["examples"]
+    assert abs(evaluation["overall"]["accuracy"] - keras["test"]["accuracy"]) <= 1 / examples + 1e-6
+    assert sum(map(sum, evaluation["confusion_matrix"])) == examples
+    assert set(evaluation["per_genre"]) == set(config.genres)
+
+    decision = read_decision(outputs["Evaluator.blessing"])
+    assert decision["blessed"] is True and decision["reasons"] == []
+    checks = {check["name"]: check for check in decision["checks"]}
+    assert set(checks) == {"accuracy_floor", "no_regression", "beats_baselines"}
+    assert checks["accuracy_floor"]["measured"] == pytest.approx(evaluation["overall"]["accuracy"])
+    assert checks["no_regression"]["skipped"] and checks["no_regression"]["detail"] == "no blessed model before"
+    best = _read(outputs["SklearnBaselineTrainer.model"])
+    assert checks["beats_baselines"]["baseline_algorithm"] == best["best_algorithm"]
+    assert checks["beats_baselines"]["threshold"] == pytest.approx(best["best_test_accuracy"] - 1)
+
+
+def test_pusher_published_the_blessed_model_with_its_manifest(pipeline_run):
+    import tensorflow as tf
+
+    from components.versioned_pusher import versions
+
+    config, outputs, _, _ = pipeline_run
+    pushed = versions.list_versions(config.push_destination)
+    assert len(pushed) == 1
+    manifest = pushed[0].manifest
+    assert manifest["source_model_uri"] == outputs["Trainer.model"]
+    assert manifest["model_family"] == config.trainer.model_family
+    assert manifest["metrics"]["accuracy"] == pytest.approx(
+        _read(outputs["Evaluator.blessing"], "decision.json")["metrics"]["accuracy"])
+    assert manifest["data_fingerprint"]["examples_uri"] == outputs["SpectrogramTransform.transformed_examples"]
+    assert manifest["config"]["evaluator"]["baseline_margin"] == -1
+    assert manifest["code_version"]["package_version"]
+    served = tf.saved_model.load(pushed[0].model_dir)
+    assert "serving_default" in served.signatures
+
+
+def test_predict_command_uses_the_pushed_model_and_reports_broken_files(pipeline_run, tmp_path, capsys):
+    from pipeline import predict
+
+    config, _, _, _ = pipeline_run
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3 this is no audio")
+    capsys.readouterr()
+    status = predict.main(["--set", f"output_root={config.output_root}", "--format", "jsonl",
+                           str(factories.DRUM_BASS), str(broken)])
+    out = capsys.readouterr()
+    assert status == 1
+    records = {os.path.basename(r["file"]): r for r in map(json.loads, out.out.splitlines())}
+    good = records[factories.DRUM_BASS.name]
+    assert good["genre"] in config.genres
+    assert sum(good["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert good["segments"] >= 16  # a 25 s clip in the model's 1.5 s segments
+    assert "error" in records["broken.mp3"] and "broken.mp3" in out.err
+
+
+@pytest.mark.browser
+def test_run_report_opens_offline_with_the_runs_numbers(pipeline_run, tmp_path):
+    from components.blessing_evaluator.results import read_evaluation
+    from tests import browser
+
+    config, outputs, expected, _ = pipeline_run
+    # run-local ended by writing it.
+    assert os.path.exists(config.report_path)
+    rendered = browser.render_page(config.report_path, str(tmp_path / "report.png"))
+    assert rendered.requests == []
+    text = rendered.text
+    assert "BLESSED" in text and "NOT BLESSED" not in text
+    accuracy = read_evaluation(outputs["Evaluator.evaluation"], config.genres)["overall"]["accuracy"]
+    assert f"{100 * accuracy:.1f}%" in text
+    for name in ("Logistic regression", "k-nearest neighbours", "Gaussian naive Bayes", "SVM"):
+        assert name in text
+    for reason in set(expected.values()):
+        assert reason in text
+    assert os.path.getsize(tmp_path / "report.png") > 50_000
+
+
+def test_second_run_is_cached_and_compares_with_the_model_it_blessed(pipeline_run):
+    from components.blessing_evaluator.results import read_decision
+    from components.versioned_pusher import versions
+
+    config, outputs, _, _ = pipeline_run
+    latest = _rerun(config)
+    for key in ("AudioExampleGen.examples", "SpectrogramTransform.transformed_examples", "Trainer.model"):
+        assert latest[key] == outputs[key], key
+    # The resolver now finds this model as the latest blessed one: the Evaluator ran again, against it.
+    assert latest["Evaluator.blessing"] != outputs["Evaluator.blessing"]
+    regression = {c["name"]: c for c in read_decision(latest["Evaluator.blessing"])["checks"]}["no_regression"]
+    assert not regression["skipped"] and regression["passed"]
+    assert regression["measured"] == pytest.approx(0.0, abs=1e-6)
+    assert regression["previous_model_uri"] == outputs["Trainer.model"]
+    # Blessing the same model again publishes no second copy of it.
+    assert len(versions.list_versions(config.push_destination)) == 1
+
+
+def test_a_model_below_the_bar_is_not_blessed_and_not_pushed(pipeline_run):
+    from components.blessing_evaluator.results import read_decision
+    from components.versioned_pusher import versions
+
+    config, outputs, _, _ = pipeline_run
+    strict = config.model_copy(update={"evaluator": config.evaluator.model_copy(
+        update={"accuracy_floor": 1.0, "baseline_margin": 1.0})})
+    latest = _rerun(strict)
+    assert latest["Trainer.model"] == outputs["Trainer.model"]  # blessing settings do not retrain
+    decision = read_decision(latest["Evaluator.blessing"])
+    assert decision["blessed"] is False
+    assert any(reason.startswith("accuracy") for reason in decision["reasons"])
+    assert len(versions.list_versions(config.push_destination)) == 1
+    summary = "\n".join(local_runner.describe_blessing(latest, strict))
+    assert "NOT BLESSED" in summary and "Pushed:          nothing" in summary

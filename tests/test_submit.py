@@ -133,7 +133,8 @@ def test_command_line_reports_submit_errors_on_one_line(tmp_path, capsys):
     args = ["submit-kubeflow", "--host", f"http://127.0.0.1:{_closed_port()}", "--output", str(tmp_path / "p.yaml"),
             "--image", "registry.example/fma:1", "--pipeline-root", ROOT,
             "--set", "dataset.audio_root=gs://fma-bucket/fma_small",
-            "--set", "dataset.metadata_dir=gs://fma-bucket/fma_metadata"]
+            "--set", "dataset.metadata_dir=gs://fma-bucket/fma_metadata",
+            "--set", "pusher.destination=gs://fma-bucket/models/fma-genre"]
     assert deploy_cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: cannot reach the Kubeflow Pipelines API at http://127.0.0.1:")

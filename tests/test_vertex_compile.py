@@ -23,9 +23,25 @@ def test_json_is_a_pipeline_job_with_every_component_and_its_image(profile, tmp_
     assert spec["schemaVersion"] == "2.1.0"
     assert set(spec["root"]["dag"]["tasks"]) == set(job.pipeline_spec["root"]["dag"]["tasks"])
     assert {"AudioExampleGen", "SpectrogramTransform", "Trainer"} <= set(spec["root"]["dag"]["tasks"])
-    for component_id in spec["root"]["dag"]["tasks"]:
+    resolvers = {cid for cid in spec["root"]["dag"]["tasks"] if "resolver" in executor_of(spec, cid)[1]}
+    # Vertex runs the latest-blessed-model resolver as its two query tasks (no container, no image).
+    assert resolvers == {"LatestBlessedModelResolver-model-blessing-resolver",
+                         "LatestBlessedModelResolver-model-resolver"}
+    for component_id in set(spec["root"]["dag"]["tasks"]) - resolvers:
         image = executor_of(spec, component_id)[1]["container"]["image"]
         assert image == (TPU_IMAGE if profile == "tpu" and component_id == "Trainer" else IMAGE), component_id
+
+
+def test_evaluator_compares_with_the_latest_blessed_model_from_vertex_metadata(tmp_path):
+    spec = compile_profile("vertex", "cpu", tmp_path).pipeline_spec
+    tasks = spec["root"]["dag"]["tasks"]
+    inputs = tasks["Evaluator"]["inputs"]["artifacts"]
+    assert inputs["baseline_model"]["taskOutputArtifact"] == {
+        "producerTask": "LatestBlessedModelResolver-model-resolver", "outputArtifactKey": "model"}
+    assert inputs["baseline_models"]["taskOutputArtifact"]["producerTask"] == "SklearnBaselineTrainer"
+    query = executor_of(spec, "LatestBlessedModelResolver-model-blessing-resolver")[1]["resolver"]
+    assert "metadata.blessed.number_value=1" in query["outputArtifactQueries"]["model_blessing"]["filter"]
+    assert tasks["Pusher"]["inputs"]["artifacts"]["model_blessing"]["taskOutputArtifact"]["producerTask"] == "Evaluator"
 
 
 def test_heavy_beam_steps_size_their_machines_by_limits(tmp_path):
