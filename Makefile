@@ -57,7 +57,7 @@ outputs: $(STAMP) ## print where the newest local run's outputs and reports are
 	$(CLI) outputs $(CONFIG_ARGS)
 
 report: $(STAMP) ## write the self-contained HTML report of the newest local run (path printed)
-	$(CLI) report $(CONFIG_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=3 $(CLI) report $(CONFIG_ARGS)
 
 FILES ?=
 MODEL ?=

@@ -34,6 +34,13 @@ class _ConsoleFilter(logging.Filter):
         return record.levelno >= logging.WARNING and not record.name.startswith("apache_beam.runners.portability")
 
 
+def quiet_library_warnings() -> None:
+    """For short commands (predict, report): Google's client libraries warn about Python's end of life on
+    every import, and TensorFlow about its own deprecations; neither is the user's to act on."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def configure_logging(log_file: str | None = None) -> None:
     """Console: our progress, TFX's component start/finish, warnings. Log file: everything at INFO."""
     # Google's client libraries warn on every import about Python versions' end of life; through the

@@ -16,13 +16,12 @@ import dataclasses
 import json
 import os
 import sys
-import warnings
 from typing import Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from components.audio_example_gen import audio
 from components.versioned_pusher import versions
-from pipeline.cli import add_config_arguments
+from pipeline.cli import add_config_arguments, quiet_library_warnings
 from pipeline.config import AudioConfig, load_config
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -194,8 +193,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _error(str(e))
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # Google's client libraries (imported with TensorFlow) warn about Python's end of life on every run.
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    quiet_library_warnings()
     from tqdm import tqdm
 
     try:

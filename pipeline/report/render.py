@@ -136,7 +136,7 @@ def _latest_outputs(config: PipelineConfig) -> dict:
 
 
 def main(argv=None) -> int:
-    from pipeline.cli import add_config_arguments
+    from pipeline.cli import add_config_arguments, quiet_library_warnings
 
     parser = argparse.ArgumentParser(prog="genre-pipeline report",
                                      description="Write the self-contained HTML report of the newest local run.")
@@ -149,6 +149,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    quiet_library_warnings()
     print(f"Run report: {write_report(config, args.output)}")
     return 0
 
