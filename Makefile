@@ -34,11 +34,12 @@ $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools/uv uv==$(UV_VERSION)
 
 # The environment is rebuilt only when the lock (or what installs the project) changes.
-$(STAMP): $(LOCK) uv.toml pyproject.toml | $(UV)
+$(STAMP): $(LOCK) uv.toml pyproject.toml components/spectrogram_transform/numba_cache.py | $(UV)
 	@test -n "$(PYTHON)" || { echo "error: Python 3.10 or 3.11 is required (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	PYTHONPATH=.tools/uv $(UV) pip sync --python $(BIN)/python $(LOCK)
 	PYTHONPATH=.tools/uv $(UV) pip install --python $(BIN)/python --no-deps -e .
+	$(BIN)/python -m components.spectrogram_transform.numba_cache
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv from the pinned lock (only when the lock changed)
