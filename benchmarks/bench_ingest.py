@@ -23,7 +23,7 @@ import tempfile
 import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from benchmarks.common import run_measured, write_report
+from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_ingest"
@@ -82,6 +82,9 @@ def child_example_gen(config_args: list[str], audio_root: str, metadata_dir: str
             "examples": summary["counts"]["examples"], "seconds": elapsed, "tfrecord_bytes": size}
 
 
+CHILDREN = {"baseline": child_baseline, "example-gen": child_example_gen}
+
+
 # ---- parent -------------------------------------------------------------------------------------
 def replicate(audio_root: str, metadata_dir: str, copies: int, target: str) -> tuple[str, str]:
     """An FMA-layout view holding every clip `copies` times (symlinks, new track ids and artists)."""
@@ -109,7 +112,7 @@ def replicate(audio_root: str, metadata_dir: str, copies: int, target: str) -> t
 
 
 def _measure(side: str, spec: dict) -> dict:
-    result, peak = run_measured(MODULE, ["--child", side, "--child-args", json.dumps(spec)])
+    result, peak = measure_in_child(MODULE, side, spec)
     result["peak_mib"] = peak
     result["clips_per_s"] = result["clips"] / result["seconds"]
     return result
@@ -125,14 +128,10 @@ def main(argv=None) -> int:
     add_config_arguments(parser)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--scale", type=int, default=4, help="larger dataset = demo data replicated this many times")
-    parser.add_argument("--child", choices=["baseline", "example-gen"], help=argparse.SUPPRESS)
-    parser.add_argument("--child-args", help=argparse.SUPPRESS)
+    add_child_arguments(parser, CHILDREN)
     args = parser.parse_args(argv)
 
-    if args.child:
-        spec = json.loads(args.child_args)
-        result = child_baseline(**spec) if args.child == "baseline" else child_example_gen(**spec)
-        print(json.dumps(result))
+    if run_child(args, CHILDREN):
         return 0
 
     from pipeline.cli import configure_logging

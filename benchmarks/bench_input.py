@@ -33,7 +33,7 @@ import sys
 import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from benchmarks.common import run_measured, write_report
+from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_input"
@@ -180,13 +180,16 @@ def child_baseline(paths: list[str], labels: list[int], sample_rate: int, window
     return {"examples": examples, "seconds": time.perf_counter() - started}
 
 
+CHILDREN = {"ours": child_ours, "baseline": child_baseline}
+
+
 # ---- parent -------------------------------------------------------------------------------------
 def _measure(side: str, spec: dict, trials: int) -> dict:
     """The best of `trials` fresh-process runs (the machine may be shared: the fastest run is the one
     least disturbed); every trial is kept in the report."""
     runs = []
     for _ in range(trials):
-        result, peak = run_measured(MODULE, ["--child", side, "--child-args", json.dumps(spec)])
+        result, peak = measure_in_child(MODULE, side, spec)
         result["peak_mib"] = round(peak)
         runs.append(result)
     key = (lambda r: r["first_pass"]["seconds"]) if side == "ours" else (lambda r: r["seconds"])
@@ -203,13 +206,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=4, help="read the inputs this many times over")
     parser.add_argument("--trials", type=int, default=2, help="runs per measurement; the fastest counts")
-    parser.add_argument("--child", choices=["ours", "baseline"], help=argparse.SUPPRESS)
-    parser.add_argument("--child-args", help=argparse.SUPPRESS)
+    add_child_arguments(parser, CHILDREN)
     args = parser.parse_args(argv)
 
-    if args.child:
-        spec = json.loads(args.child_args)
-        print(json.dumps(child_ours(**spec) if args.child == "ours" else child_baseline(**spec)))
+    if run_child(args, CHILDREN):
         return 0
 
     from pipeline.cli import configure_logging

@@ -23,13 +23,12 @@ input: the figure only proves the benchmark works).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from benchmarks.common import run_measured, write_report
+from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_train_step"
@@ -120,6 +119,9 @@ def child(family: str, config_args: list[str], files: list[str], steps: int, war
     }
 
 
+CHILDREN = {"train-step": child}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
@@ -127,11 +129,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="measured steps per phase")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="4 measured steps, 2 warm-up: CPU-only machines")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    add_child_arguments(parser, CHILDREN)
     args = parser.parse_args(argv)
 
-    if args.child:
-        print(json.dumps(child(**json.loads(args.child))))
+    if run_child(args, CHILDREN):
         return 0
     if args.quick:
         args.steps, args.warmup = 4, 2
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
     for family in args.families.split(","):
         spec = {"family": family, "config_args": list(args.overrides), "files": files, "steps": args.steps,
                 "warmup": args.warmup}
-        result, peak = run_measured(MODULE, ["--child", json.dumps(spec)])
+        result, peak = measure_in_child(MODULE, "train-step", spec)
         result["peak_mib"] = round(peak)
         report["runs"][family] = result
     print(summarise_report(report))

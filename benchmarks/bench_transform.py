@@ -28,7 +28,7 @@ import tempfile
 import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from benchmarks.common import run_measured, write_report
+from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_transform"
@@ -170,7 +170,7 @@ CHILDREN = {"log-mel": child_log_mel, "preset": child_preset}
 
 # ---- parent ---------------------------------------------------------------------------------------
 def _measure(side: str, spec: dict) -> dict:
-    results, peak = run_measured(MODULE, ["--child", side, "--child-args", json.dumps(spec)])
+    results, peak = measure_in_child(MODULE, side, spec)
     for result in results.values():
         result["clips_per_s"] = result["clips"] / result["seconds"]
         result["ms_per_clip"] = 1000 * result["seconds"] / result["clips"]
@@ -184,12 +184,10 @@ def main(argv=None) -> int:
     parser.add_argument("--examples", type=int, default=384, help="examples for the log-mel comparison")
     parser.add_argument("--engineered-examples", type=int, default=64, help="examples for the engineered presets")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes of each measurement (the best counts)")
-    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
-    parser.add_argument("--child-args", help=argparse.SUPPRESS)
+    add_child_arguments(parser, CHILDREN)
     args = parser.parse_args(argv)
 
-    if args.child:
-        print(json.dumps(CHILDREN[args.child](**json.loads(args.child_args))))
+    if run_child(args, CHILDREN):
         return 0
 
     import numpy as np

@@ -1,6 +1,11 @@
-"""Shared benchmark plumbing: run a measurement in a fresh process and record its peak memory."""
+"""Shared benchmark plumbing: run a measurement in a fresh process and record its peak memory.
+
+A benchmark re-runs its own module as the child: `--child NAME --child-args JSON` names the measurement
+and its keyword arguments, and the child prints its JSON result as the last line.
+"""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -9,6 +14,24 @@ import tempfile
 import time
 
 import psutil
+
+
+def add_child_arguments(parser: argparse.ArgumentParser, children: dict) -> None:
+    parser.add_argument("--child", choices=sorted(children), help=argparse.SUPPRESS)
+    parser.add_argument("--child-args", help=argparse.SUPPRESS)
+
+
+def run_child(args: argparse.Namespace, children: dict) -> bool:
+    """In the child: run the named measurement and print its result; False in the parent."""
+    if not args.child:
+        return False
+    print(json.dumps(children[args.child](**json.loads(args.child_args))))
+    return True
+
+
+def measure_in_child(module: str, child: str, spec: dict) -> tuple[dict, float]:
+    """(result, peak RSS in MiB) of `children[child](**spec)` run by `python -m module` in a fresh process."""
+    return run_measured(module, ["--child", child, "--child-args", json.dumps(spec)])
 
 
 def run_measured(module: str, args: list[str], poll_seconds: float = 0.05) -> tuple[dict, float]:
