@@ -1,7 +1,6 @@
 """Runs the pipeline on this machine: LocalDagRunner, SQLite MLMD and the Beam DirectRunner."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Optional
@@ -89,11 +88,9 @@ def anomalies_by_split(anomalies_uri: str) -> dict[str, list[str]]:
 
 
 def _read_json(directory: str, name: str) -> Optional[dict]:
-    path = os.path.join(directory, name)
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    from components.json_files import read_json
+
+    return read_json(os.path.join(directory, name))
 
 
 def describe_models(outputs: dict[str, str]) -> list[str]:

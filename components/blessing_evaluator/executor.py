@@ -9,7 +9,6 @@ After: decision.json in the blessing's uri and the checks as custom properties o
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Optional
@@ -26,6 +25,7 @@ from components.blessing_evaluator import policy as policy_lib
 from components.blessing_evaluator.policy import BestBaseline, BlessingPolicy, PreviousModel
 from components.blessing_evaluator.results import (
     DECISION_FILE, EVALUATION_INFO_FILE, read_evaluation, read_validation)
+from components.json_files import read_json, write_json
 from components.keras_trainer.serving import read_serving_info
 from components.sklearn_baseline_trainer.serialization import SUMMARY_FILE
 from components.versioned_pusher.versions import newest_version
@@ -71,7 +71,7 @@ class Executor(evaluator_executor.Executor):
         properties = {k: v for k, v in exec_properties.items() if k != BLESSING_POLICY_KEY}
         properties[keys.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(config)
         split = _split(exec_properties)
-        _write_json(os.path.join(evaluation.uri, EVALUATION_INFO_FILE), {
+        write_json(os.path.join(evaluation.uri, EVALUATION_INFO_FILE), {
             "split": split, "genres": list(policy.genres), "model_uri": candidate.uri,
             "previous_model_uri": previous.uri, "accuracy_lower_bound": lower_bound,
         })
@@ -89,11 +89,11 @@ def read_best_baseline(baseline_models: list) -> Optional[BestBaseline]:
         return None
     artifact = artifact_utils.get_single_instance(baseline_models)
     path = os.path.join(artifact.uri, SUMMARY_FILE)
-    if not tf.io.gfile.exists(path):
+    summary = read_json(path)
+    if summary is None:
         raise ValueError(f"{path} does not exist: the {BASELINE_MODELS_KEY} input must be the Model artifact of "
                          "SklearnBaselineTrainer, which writes that summary (best_algorithm, best_test_accuracy)")
-    with tf.io.gfile.GFile(path, "r") as f:
-        return policy_lib.best_baseline(json.load(f), path)
+    return policy_lib.best_baseline(summary, path)
 
 
 def find_previous_model(policy: BlessingPolicy, baseline_model: list, candidate, evaluation_uri: str
@@ -159,7 +159,7 @@ def record_decision(policy: BlessingPolicy, evaluation_uri: str, blessing, candi
         blessed=blessed, split=split, model_uri=candidate.uri, model_id=candidate.id, metrics=metrics,
         policy_checks=checks, reasons=reasons, tfma_validation_ok=tfma_ok, tfma_failures=tfma_failures,
         policy=policy)
-    _write_json(os.path.join(blessing.uri, DECISION_FILE), decision)
+    write_json(os.path.join(blessing.uri, DECISION_FILE), decision)
     _record_on_blessing(blessing, decision, previous)
     return decision
 
@@ -190,9 +190,3 @@ def _record_on_blessing(blessing, decision: dict, previous: PreviousModel) -> No
 def _split(exec_properties: dict) -> str:
     splits = json_utils.loads(exec_properties.get(keys.EXAMPLE_SPLITS_KEY) or "null") or ["eval"]
     return ",".join(splits)
-
-
-def _write_json(path: str, value: Any) -> None:
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(value, indent=2) + "\n")

@@ -5,16 +5,15 @@ them into plain dicts for decision.json and the run report. Metric names come fr
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Optional, Sequence
 
-import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.slicer import slicer_lib
 
 from components.blessing_evaluator import eval_config as names
+from components.json_files import read_json
 
 DECISION_FILE = "decision.json"
 # Written by the executor beside TFMA's files: the split and genres TFMA's own output does not record.
@@ -99,19 +98,15 @@ def read_validation(evaluation_uri: str) -> tuple[bool, list[str]]:
 def read_decision(blessing_uri: str) -> dict:
     """decision.json of a ModelBlessing artifact written by BlessingEvaluator."""
     path = os.path.join(blessing_uri, DECISION_FILE)
-    if not tf.io.gfile.exists(path):
+    decision = read_json(path)
+    if decision is None:
         raise FileNotFoundError(f"{path} does not exist: {blessing_uri} is not a blessing written by the "
                                 "BlessingEvaluator (component Evaluator), or that run failed")
-    with tf.io.gfile.GFile(path, "r") as f:
-        return json.load(f)
+    return decision
 
 
 def _read_info(evaluation_uri: str) -> dict:
-    path = os.path.join(evaluation_uri, EVALUATION_INFO_FILE)
-    if not tf.io.gfile.exists(path):
-        return {}
-    with tf.io.gfile.GFile(path, "r") as f:
-        return json.load(f)
+    return read_json(os.path.join(evaluation_uri, EVALUATION_INFO_FILE)) or {}
 
 
 def _candidate_metrics(evaluation_uri: str) -> dict[tuple, dict]:

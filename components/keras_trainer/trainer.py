@@ -16,7 +16,6 @@ standard layout), read once, after training, for metrics.json; a missing test sp
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -26,6 +25,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from components.json_files import write_json
 from components.keras_trainer import dataset as data
 from components.keras_trainer.models import build_model, fine_tune, is_pretrained
 from components.keras_trainer.serving import export_serving_model
@@ -273,10 +273,4 @@ def evaluate(model: tf.keras.Model, files, spec: data.InputSpec, batch: int, gen
         "track_accuracy": float(np.mean(track_correct)),
         "confusion_matrix": confusion.tolist(),
     }
-
-
-def write_json(path: str, value) -> None:
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(value, indent=2))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import tensorflow as tf
 from tfx.components.util import model_utils
@@ -20,6 +20,7 @@ from tfx.utils import path_utils
 
 from components.blessing_evaluator import results
 from components.blessing_evaluator.results import DECISION_FILE
+from components.json_files import write_json
 from components.versioned_pusher import versions
 from components.versioned_pusher.versions import PUSH_RESULT_FILE
 from components.versioned_pusher.manifest import build_manifest, data_fingerprint
@@ -56,7 +57,7 @@ class Executor(base_executor.BaseExecutor):
             _log.info("Pusher: model %s is not blessed, nothing pushed to %s: %s", model.uri, destination,
                       "; ".join(reasons))
             pushed_model.set_int_custom_property(PUSHED_PROPERTY, 0)
-            _write_json(os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
+            write_json(os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
                         {"pushed": False, "destination": destination, "reasons": reasons})
             return
 
@@ -92,7 +93,7 @@ class Executor(base_executor.BaseExecutor):
         pushed_model.set_int_custom_property(PUSHED_PROPERTY, 1)
         pushed_model.set_string_custom_property(DESTINATION_PROPERTY, pushed.model_dir)
         pushed_model.set_string_custom_property(VERSION_PROPERTY, str(pushed.version))
-        _write_json(os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
+        write_json(os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
                     {"pushed": True, "destination": destination, "version": pushed.version,
                      "model_dir": pushed.model_dir, "manifest_path": pushed.manifest_path,
                      "manifest": pushed.manifest, "reasons": []})
@@ -139,7 +140,7 @@ def push(serving_dir: str, destination: str, manifest_for: Callable[[int], dict]
         manifest = manifest_for(version)
         manifest_path = versions.manifest_path(destination, version)
         # Written beside, then renamed: a reader never sees half a manifest.
-        _write_json(manifest_path + ".partial", manifest)
+        write_json(manifest_path + ".partial", manifest)
         tf.io.gfile.rename(manifest_path + ".partial", manifest_path, overwrite=False)
     except BaseException:
         _log.error("Pusher: push to %s failed; removing the unfinished version %d", destination, version)
@@ -189,12 +190,6 @@ def _copy_saved_model(source: str, target: str) -> None:
                 tf.io.gfile.copy(*pair, overwrite=False)
     for pair in last:
         tf.io.gfile.copy(*pair, overwrite=False)
-
-
-def _write_json(path: str, value: Any) -> None:
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
 def _string_property(artifact, name: str) -> Optional[str]:

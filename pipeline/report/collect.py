@@ -6,14 +6,13 @@ disabled step, a failed one or an unreadable file makes its section say why, nev
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 from typing import Callable, Optional
 
 import numpy as np
-import tensorflow as tf
 
+from components.json_files import read_json, read_jsonl
 from pipeline.config import PipelineConfig
 
 _log = logging.getLogger(__name__)
@@ -44,20 +43,6 @@ def _missing(outputs: dict, key: str) -> str:
     if not outputs:
         return "no pipeline run is recorded (run `make run-local` first)"
     return f"the newest run recorded no {key} output (the step did not run, failed, or is not in the pipeline)"
-
-
-def read_json(path: str) -> Optional[dict]:
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path, "r") as f:
-        return json.loads(f.read())
-
-
-def read_jsonl(path: str) -> Optional[list[dict]]:
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path, "r") as f:
-        return [json.loads(line) for line in f.read().splitlines() if line.strip()]
 
 
 # -- overview ------------------------------------------------------------------------------------------------
