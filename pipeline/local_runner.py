@@ -154,18 +154,17 @@ def describe_blessing(outputs: dict[str, str], config: Optional[PipelineConfig] 
 
 
 def describe_push(outputs: dict[str, str], config: PipelineConfig, decision: dict) -> str:
-    from components.versioned_pusher.versions import newest_version, read_push_result
+    from pipeline.report.collect import push  # what the Pusher did, read once for the report and this line
 
-    if "Pusher.pushed_model" not in outputs:
+    result = push(config, outputs, decision)
+    if not result["available"]:
         return "Pushed:          the Pusher has not run"
-    result = read_push_result(outputs["Pusher.pushed_model"])
     if result["pushed"]:
         return (f"Pushed:          version {result['version']} -> {result['model_dir']}  "
                 f"(manifest {result['manifest_path']})")
-    why = "; ".join(result.get("reasons") or decision.get("reasons") or []) or "see the Pusher's log"
-    newest = newest_version(config.push_destination)
-    current = f"; serving stays at version {newest.version}" if newest is not None else ""
-    return f"Pushed:          nothing ({why}){current}"
+    current = (f"; serving stays at version {result['serving_version']}"
+               if result["serving_version"] is not None else "")
+    return f"Pushed:          nothing ({result['why']}){current}"
 
 
 def _number(value) -> str:
