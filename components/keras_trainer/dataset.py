@@ -40,8 +40,9 @@ FAMILY_FEATURE = {
 }
 # Serialized examples parsed together (the vectorised parse's batch; not the training batch).
 PARSE_BATCH = 64
-# Compressed bytes read to estimate a split's example count (one GZIP member is inflated this far).
+# Estimating a split's example count: compressed bytes read per step, and the whole records wanted.
 _ESTIMATE_SAMPLE_BYTES = 4 << 20
+_ESTIMATE_MIN_RECORDS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +80,12 @@ def list_files(file_patterns: Sequence[str]) -> list[str]:
 def estimate_examples(files: Sequence[str]) -> int:
     """An estimate of the number of records in GZIP TFRecord files, without reading them all.
 
-    Inflates the first _ESTIMATE_SAMPLE_BYTES of the first non-empty file, measures the records' size
-    and the compression ratio there, and scales to the total compressed size (exact when that file is
-    the only one and was read whole). Examples of one split have the same layout and compress alike,
-    so the estimate is within a few percent.
+    Inflates the first non-empty file in _ESTIMATE_SAMPLE_BYTES steps until _ESTIMATE_MIN_RECORDS
+    records are whole (or the file ends), measures the records' size and the compression ratio there,
+    and scales to the total compressed size (exact when that file is the only one and was read whole).
+    Whole records matter: the head of a record (its names and small features) compresses unlike its
+    spectrogram, so a ratio taken inside one record can be off by half. Examples of one split have the
+    same layout and compress alike, so the estimate is within a few percent.
     """
     import tensorflow as tf
 
@@ -90,23 +93,28 @@ def estimate_examples(files: Sequence[str]) -> int:
     if not any(sizes):
         return 0
     sample_file = next(f for f, size in zip(files, sizes) if size)
-    with tf.io.gfile.GFile(sample_file, "rb") as f:
-        compressed = f.read(_ESTIMATE_SAMPLE_BYTES)
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
-    data = inflater.decompress(compressed)
+    compressed_read, data = 0, b""
+    records, offset = 0, 0  # TFRecord framing: uint64 length, uint32 CRC, data, uint32 CRC
+    with tf.io.gfile.GFile(sample_file, "rb") as f:
+        while records < _ESTIMATE_MIN_RECORDS and not inflater.eof:
+            chunk = f.read(_ESTIMATE_SAMPLE_BYTES)
+            if not chunk:
+                break
+            compressed_read += len(chunk)
+            data += inflater.decompress(chunk)
+            while offset + 12 <= len(data):
+                end = offset + 12 + struct.unpack_from("<Q", data, offset)[0] + 4
+                if end > len(data):
+                    break
+                records, offset = records + 1, end
     if len(data) < 8:
         return 0
-    records, offset = 0, 0  # TFRecord framing: uint64 length, uint32 CRC, data, uint32 CRC
-    while offset + 12 <= len(data):
-        end = offset + 12 + struct.unpack_from("<Q", data, offset)[0] + 4
-        if end > len(data):
-            break
-        records, offset = records + 1, end
-    if records and inflater.eof and sum(sizes) == len(compressed):
+    if records and inflater.eof and sum(sizes) == compressed_read:
         return records  # everything was read: exact
-    # Uncompressed bytes per record (the first record's own length when even it was not read whole).
+    # Uncompressed bytes per record (a truncated file's first record: its declared length).
     per_record = offset / records if records else struct.unpack_from("<Q", data, 0)[0] + 16
-    compression = (len(compressed) - len(inflater.unused_data)) / len(data)
+    compression = (compressed_read - len(inflater.unused_data)) / len(data)
     return max(records, round(sum(sizes) / (per_record * compression)))
 
 
