@@ -36,6 +36,14 @@ EXAMPLES_INPUT = "examples"
 _MODEL_INPUT = {"cnn1d_raw": None, "cnn2d_mel": LOG_MEL_OUTPUT, "mobilenetv2_transfer": IMAGE_OUTPUT}
 
 
+def _after(check, tensor):
+    """`tensor`, usable only once `check` has passed. Without the edge, graph execution may run the ops
+    that consume `tensor` first, and their own error (a reshape's, say) reaches the caller instead of
+    the check's message."""
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
+
+
 class ServingInfo(tf.Module):
     """Facts about the served model that travel inside it (string variables, so they are saved)."""
 
@@ -61,12 +69,12 @@ def export_serving_model(model: tf.keras.Model, featurizer: LoadedFeaturizer, ge
     def checked(waveform):
         # Loaded signatures do not enforce the static input shape: check the length in the graph. (Via
         # the size: Grappler would fold tf.shape(waveform)[1] to the declared constant.)
-        tf.debugging.assert_equal(
+        check = tf.debugging.assert_equal(
             tf.size(waveform), tf.shape(waveform)[0] * settings.num_samples,
             message=f"waveform must be float32 [batch, {settings.num_samples}]: "
                     f"{settings.num_samples / settings.sample_rate:g} s of mono audio at {settings.sample_rate} Hz; "
                     "predict longer audio with track_prediction.predict_track")
-        return waveform
+        return _after(check, waveform)
 
     def predict(waveform):
         waveform = checked(waveform)
@@ -83,11 +91,11 @@ def export_serving_model(model: tf.keras.Model, featurizer: LoadedFeaturizer, ge
         parsed = tf.io.parse_example(examples, {raw_features.AUDIO: tf.io.FixedLenFeature([], tf.string)})
         pcm = parsed[raw_features.AUDIO]
         lengths = tf.strings.length(pcm) // 2
-        tf.debugging.assert_equal(
+        check = tf.debugging.assert_equal(
             lengths, tf.cast(settings.num_samples, lengths.dtype),
             message=f"{raw_features.AUDIO} must hold {settings.num_samples} samples (the length this model was "
                     "trained on: audio.segment_seconds x sample_rate)")
-        waveform = tf.reshape(raw_features.decode_waveform(pcm), (-1, settings.num_samples))
+        waveform = tf.reshape(raw_features.decode_waveform(_after(check, pcm)), (-1, settings.num_samples))
         return predict(waveform)
 
     @tf.function(input_signature=[tf.TensorSpec([None, settings.num_samples], tf.float32, name=WAVEFORM_INPUT)])
