@@ -61,26 +61,7 @@ class Executor(base_executor.BaseExecutor):
                         {"pushed": False, "destination": destination, "reasons": reasons})
             return
 
-        notes = []
-        if decision is None:
-            notes.append(f"the blessing has no {DECISION_FILE} (not written by BlessingEvaluator): metrics unknown")
-        if examples is None:
-            notes.append("no examples input: data_fingerprint unknown")
-        blessing_summary = {
-            "uri": blessing.uri,
-            "blessed": True,
-            "current_model": _string_property(blessing, "current_model"),
-            "current_model_id": _int_property(blessing, "current_model_id"),
-        }
-        fingerprint = (data_fingerprint(examples.uri, artifact_utils.decode_split_names(examples.split_names))
-                       if examples is not None else None)
         serving_dir = serving_model_dir(model)
-        info = read_model_info(serving_dir)
-
-        def manifest_for(version: int) -> dict:
-            return build_manifest(version=version, serving_info=info, decision=decision, blessing=blessing_summary,
-                                  fingerprint=fingerprint, context=context, source_model_uri=model.uri, notes=notes)
-
         newest = versions.newest_version(destination)
         if newest is not None and newest.manifest.get("source_model_uri") == model.uri:
             # A re-run that blesses the same model again (its Evaluator re-ran because the resolver now finds
@@ -89,7 +70,8 @@ class Executor(base_executor.BaseExecutor):
                       newest.version, destination)
             pushed = newest
         else:
-            pushed = push(serving_dir, destination, manifest_for)
+            pushed = push(serving_dir, destination,
+                          _manifest_builder(model, serving_dir, blessing, decision, examples, context))
         pushed_model.set_int_custom_property(PUSHED_PROPERTY, 1)
         pushed_model.set_string_custom_property(DESTINATION_PROPERTY, pushed.model_dir)
         pushed_model.set_string_custom_property(VERSION_PROPERTY, str(pushed.version))
@@ -99,6 +81,29 @@ class Executor(base_executor.BaseExecutor):
                      "manifest": pushed.manifest, "reasons": []})
         _log.info("Pusher: pushed %s as version %d: %s (manifest %s)", model.uri, pushed.version, pushed.model_dir,
                   pushed.manifest_path)
+
+
+def _manifest_builder(model, serving_dir: str, blessing, decision: Optional[dict], examples,
+                      context: dict) -> Callable[[int], dict]:
+    """The manifest of a new version, given its number. Built only when a version is pushed: it loads the
+    model (which proves it loads before anything is copied) and lists the examples."""
+    notes = []
+    if decision is None:
+        notes.append(f"the blessing has no {DECISION_FILE} (not written by BlessingEvaluator): metrics unknown")
+    if examples is None:
+        notes.append("no examples input: data_fingerprint unknown")
+    blessing_summary = {
+        "uri": blessing.uri,
+        "blessed": True,
+        "current_model": _string_property(blessing, "current_model"),
+        "current_model_id": _int_property(blessing, "current_model_id"),
+    }
+    info = read_model_info(serving_dir)
+    fingerprint = (data_fingerprint(examples.uri, artifact_utils.decode_split_names(examples.split_names))
+                   if examples is not None else None)
+    return lambda version: build_manifest(version=version, serving_info=info, decision=decision,
+                                          blessing=blessing_summary, fingerprint=fingerprint, context=context,
+                                          source_model_uri=model.uri, notes=notes)
 
 
 def read_decision(blessing_uri: str) -> Optional[dict]:
