@@ -75,18 +75,14 @@ def find_model(model: Optional[str], destination: str) -> ModelLocation:
 
 def load_model(directory: str):
     """(loaded SavedModel, read_serving_info) with the model's needs checked; UsageError when unusable."""
-    import tensorflow as tf
-
-    from components.keras_trainer.serving import SERVING_DEFAULT, read_serving_info
+    from components.keras_trainer.serving import NotAServingModel, load_serving_model
 
     try:
-        loaded = tf.saved_model.load(directory)
+        loaded, info = load_serving_model(directory)
+    except NotAServingModel as e:
+        raise UsageError(str(e)) from e
     except Exception as e:
         raise UsageError(f"cannot load the model in {directory}: {e}") from e
-    if not hasattr(loaded, "serving_info") or SERVING_DEFAULT not in loaded.signatures:
-        raise UsageError(f"{directory} is not a genre model exported by components.keras_trainer (it lacks "
-                         f"serving_info or the {SERVING_DEFAULT} signature)")
-    info = read_serving_info(loaded)
     settings = info["featurizer_settings"]
     for key in ("sample_rate", "num_samples"):
         if not isinstance(settings.get(key), int) or settings[key] <= 0:

@@ -13,7 +13,6 @@ import logging
 import os
 from typing import Any, Optional
 
-import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_artifacts
@@ -26,7 +25,7 @@ from components.blessing_evaluator.policy import BestBaseline, BlessingPolicy, P
 from components.blessing_evaluator.results import (
     DECISION_FILE, EVALUATION_INFO_FILE, read_evaluation, read_validation)
 from components.json_files import read_json, write_json
-from components.keras_trainer.serving import read_serving_info
+from components.keras_trainer.serving import load_serving_model
 from components.sklearn_baseline_trainer.serialization import SUMMARY_FILE
 from components.versioned_pusher.versions import newest_version
 
@@ -135,10 +134,10 @@ def _incompatibility(candidate, previous_model_dir: str) -> Optional[str]:
     """A skip reason when the previous model cannot be compared with the candidate on these examples."""
     candidate_dir = path_utils.serving_model_path(candidate.uri, path_utils.is_old_model_artifact(candidate))
     try:
-        previous_info = read_serving_info(tf.saved_model.load(previous_model_dir))
+        previous_info = load_serving_model(previous_model_dir)[1]
     except Exception as error:  # noqa: BLE001 - any unreadable model means: do not compare, say why
         return f"the previous model {previous_model_dir} has no readable serving_info ({error}): skipped"
-    problem = policy_lib.compatibility_problem(read_serving_info(tf.saved_model.load(candidate_dir)), previous_info)
+    problem = policy_lib.compatibility_problem(load_serving_model(candidate_dir)[1], previous_info)
     if problem:
         return f"the previous model {previous_model_dir} is not comparable ({problem}): skipped"
     return None

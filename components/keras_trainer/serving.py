@@ -112,6 +112,22 @@ def export_serving_model(model: tf.keras.Model, featurizer: LoadedFeaturizer, ge
     return directory
 
 
+class NotAServingModel(ValueError):
+    """A SavedModel that export_serving_model did not write: it lacks serving_info or serving_default."""
+
+
+def load_serving_model(directory: str):
+    """(the loaded SavedModel, its read_serving_info); NotAServingModel when export_serving_model did not
+    write it, so callers need not check the loaded object themselves."""
+    loaded = tf.saved_model.load(directory)
+    if not hasattr(loaded, "serving_info") or SERVING_DEFAULT not in loaded.signatures:
+        raise NotAServingModel(
+            f"{directory} is not a genre model exported by components.keras_trainer.serving.export_serving_model "
+            f"(it lacks serving_info, which holds model family, genres and featurizer settings, or the "
+            f"{SERVING_DEFAULT} signature)")
+    return loaded, read_serving_info(loaded)
+
+
 def read_serving_info(loaded) -> dict:
     """{"featurizer_settings": dict, "genres": [str], "model_family": str} of a loaded serving model."""
     info = loaded.serving_info

@@ -125,13 +125,12 @@ def serving_model_dir(model) -> str:
 
 def read_model_info(serving_dir: str) -> dict:
     """read_serving_info of the model; loading it also proves the SavedModel loads before it is pushed."""
-    from components.keras_trainer.serving import read_serving_info
+    from components.keras_trainer.serving import NotAServingModel, load_serving_model
 
-    loaded = tf.saved_model.load(serving_dir)
-    if not hasattr(loaded, "serving_info"):
-        raise ValueError(f"{serving_dir} has no serving_info (model family, genres, featurizer settings): it was "
-                         "not exported by components.keras_trainer.serving.export_serving_model; nothing was pushed")
-    return read_serving_info(loaded)
+    try:
+        return load_serving_model(serving_dir)[1]
+    except NotAServingModel as e:
+        raise NotAServingModel(f"{e}; nothing was pushed") from e
 
 
 def push(serving_dir: str, destination: str, manifest_for: Callable[[int], dict]) -> versions.PushedVersion:
