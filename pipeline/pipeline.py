@@ -14,7 +14,7 @@ from components.audio_example_gen.settings import IngestSettings
 from components.audio_example_gen.sources import walk_files
 from components.blessing_evaluator.component import BlessingEvaluator
 from components.blessing_evaluator.eval_config import build_eval_config
-from components.blessing_evaluator.policy import BlessingPolicy
+from components.blessing_evaluator.policy import TARGETS, BlessingPolicy
 from components.sklearn_baseline_trainer.component import SklearnBaselineTrainer
 from components.sklearn_baseline_trainer.settings import BaselineSettings
 from components.spectrogram_transform.component import SpectrogramTransform
@@ -25,10 +25,6 @@ from pipeline.config import PipelineConfig
 # The Trainer's run_fn is named by its dotted path, so it ships inside the container image instead of
 # being uploaded as a module file at compile time.
 KERAS_RUN_FN = "components.keras_trainer.trainer.run_fn"
-# Where the pipeline runs decides how the Evaluator finds the latest blessed model: through MLMD (a
-# LatestBlessedModelStrategy resolver) locally and on Vertex, from the push destination on open-source
-# Kubeflow, whose backend rejects resolver tasks.
-TARGETS = ("local", "kubeflow", "vertex")
 # Sections run_fn never reads: left out of the Trainer's custom_config, so changing a blessing threshold, the
 # push destination or a deployment setting does not invalidate the cached model and retrain it.
 NOT_FOR_TRAINING = {"evaluator", "pusher", "report", "deploy", "kubeflow", "vertex", "dataflow", "beam"}
@@ -52,6 +48,9 @@ def input_fingerprint(config: PipelineConfig) -> str:
 
 
 def create_components(config: PipelineConfig, target: str = "local") -> dict[str, tfx.types.BaseNode]:
+    # Where the pipeline runs decides how the Evaluator finds the latest blessed model: through MLMD (a
+    # LatestBlessedModelStrategy resolver) locally and on Vertex, from the push destination on open-source
+    # Kubeflow, whose backend rejects resolver tasks. Checked before AudioExampleGen lists the audio files.
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {list(TARGETS)}")
     example_gen = AudioExampleGen(IngestSettings.from_pipeline_config(config), input_fingerprint(config))
