@@ -177,8 +177,7 @@ def _record_on_blessing(blessing, decision: dict, previous: PreviousModel) -> No
             blessing.set_float_custom_property(f"metric_{name}", float(value))
     for check in decision["checks"]:
         name = check["name"]
-        status = "skipped" if check["skipped"] else "passed" if check["passed"] else "failed"
-        blessing.set_string_custom_property(f"{name}_status", status)
+        blessing.set_string_custom_property(f"{name}_status", policy_lib.check_status(check))
         for field in ("threshold", "measured"):
             if check[field] is not None:
                 blessing.set_float_custom_property(f"{name}_{field}", float(check[field]))

@@ -114,6 +114,11 @@ def _check(name: str, threshold: Optional[float], measured: Optional[float], ski
             "passed": passed, "skipped": skipped, "detail": skipped_reason if skipped else detail, **extra}
 
 
+def check_status(check: dict) -> str:
+    """"skipped", "passed" or "failed": one word for a recorded check."""
+    return "skipped" if check.get("skipped") else "passed" if check.get("passed") else "failed"
+
+
 def checks(policy: BlessingPolicy, accuracy: float, accuracy_diff: Optional[float],
            previous: PreviousModel, baseline: Optional[BestBaseline], baselines_skipped_reason: str) -> list[dict]:
     """The three checks. A skipped check has passed=None and skipped=True, with the reason in detail."""

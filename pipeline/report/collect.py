@@ -341,10 +341,9 @@ def overfitting(epochs: list[dict], best_epoch: Optional[int]) -> tuple[Optional
 def blessing(decision: Optional[dict], why: str) -> dict:
     if decision is None:
         return unavailable(why)
-    checks = []
-    for check in decision.get("checks", []):
-        status = "skipped" if check.get("skipped") else "passed" if check.get("passed") else "failed"
-        checks.append({**check, "status": status})
+    from components.blessing_evaluator.policy import check_status
+
+    checks = [{**check, "status": check_status(check)} for check in decision.get("checks", [])]
     return available(blessed=bool(decision.get("blessed")), split=decision.get("split"),
                      metrics=decision.get("metrics", {}), checks=checks, reasons=decision.get("reasons", []),
                      tfma_validation_ok=decision.get("tfma_validation_ok"),
