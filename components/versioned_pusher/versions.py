@@ -98,27 +98,34 @@ def next_version(destination: str, now: Optional[float] = None) -> int:
 
 def list_versions(destination: str) -> list[PushedVersion]:
     """The complete versions (a SavedModel and a readable manifest naming that version), ascending."""
-    complete = []
-    for version in existing_versions(destination):
-        model_dir, manifest_file = version_dir(destination, version), manifest_path(destination, version)
-        if not (exists(manifest_file) and exists(join(model_dir, SAVED_MODEL_FILE))):
-            continue
-        try:
-            manifest = json.loads(read_text(manifest_file))
-        except (ValueError, OSError) as e:
-            _log.warning("ignoring version %d of %s: its manifest is unreadable (%s)", version, destination, e)
-            continue
-        if not isinstance(manifest, dict) or manifest.get("version") != version:
-            _log.warning("ignoring version %d of %s: its manifest names version %r", version, destination,
-                         manifest.get("version") if isinstance(manifest, dict) else None)
-            continue
-        complete.append(PushedVersion(version, model_dir, manifest_file, manifest))
-    return complete
+    complete = (_complete_version(destination, v) for v in existing_versions(destination))
+    return [pushed for pushed in complete if pushed is not None]
 
 
 def newest_version(destination: str) -> Optional[PushedVersion]:
-    versions = list_versions(destination)
-    return versions[-1] if versions else None
+    """The newest complete version; reads manifests from the newest down, not every version's."""
+    for version in reversed(existing_versions(destination)):
+        pushed = _complete_version(destination, version)
+        if pushed is not None:
+            return pushed
+    return None
+
+
+def _complete_version(destination: str, version: int) -> Optional[PushedVersion]:
+    """The version when it is complete; None (with a warning when its manifest is bad) otherwise."""
+    model_dir, manifest_file = version_dir(destination, version), manifest_path(destination, version)
+    if not (exists(manifest_file) and exists(join(model_dir, SAVED_MODEL_FILE))):
+        return None
+    try:
+        manifest = json.loads(read_text(manifest_file))
+    except (ValueError, OSError) as e:
+        _log.warning("ignoring version %d of %s: its manifest is unreadable (%s)", version, destination, e)
+        return None
+    if not isinstance(manifest, dict) or manifest.get("version") != version:
+        _log.warning("ignoring version %d of %s: its manifest names version %r", version, destination,
+                     manifest.get("version") if isinstance(manifest, dict) else None)
+        return None
+    return PushedVersion(version, model_dir, manifest_file, manifest)
 
 
 def read_push_result(pushed_model_uri: str) -> dict:

@@ -37,6 +37,18 @@ def test_complete_versions_ascending_and_incomplete_ones_ignored(tmp_path):
     assert versions.existing_versions(root) == [1700000100, 1700000200, 1700000300, 1700000400, 1700000500]
 
 
+def test_newest_version_reads_manifests_from_the_newest_down_only(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    for version in (1700000100, 1700000200, 1700000300):
+        _write_version(root, version)
+    _write_version(root, 1700000400, manifest_version=4)  # newest number, but not a complete version
+    read = []
+    real_read_text = versions.read_text
+    monkeypatch.setattr(versions, "read_text", lambda path: read.append(os.path.basename(path)) or real_read_text(path))
+    assert versions.newest_version(root).version == 1700000300
+    assert read == ["1700000400.manifest.json", "1700000300.manifest.json"]
+
+
 def test_unreadable_manifest_is_ignored(tmp_path):
     _write_version(str(tmp_path), 1700000100)
     (tmp_path / "1700000100.manifest.json").write_text("{not json")
