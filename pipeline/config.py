@@ -274,6 +274,7 @@ class BaselinesConfig(_Section):
             raise ValueError(f"unknown algorithms {sorted(unknown)}; choose from {list(BASELINE_ALGORITHMS)}")
         return value
 
+
 class EvaluatorConfig(_Section):
     """The Evaluator (TFMA) on the Keras model, and what it takes to bless (and so push) that model."""
 
