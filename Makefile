@@ -24,7 +24,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 .PHONY: help venv lock demo-data run-local outputs report predict test test-fast bench bench-ingest bench-transform bench-input \
-	bench-train-step download-fma clean clean-runs
+	bench-train-step bench-ledger download-fma clean clean-runs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ bench-input: $(STAMP) ## tf.data over our TFRecords against decoding each file w
 
 bench-train-step: $(STAMP) ## train-step time against time waiting for input (cnn2d_mel, mobilenetv2_transfer)
 	$(BIN)/python -m benchmarks.bench_train_step $(CONFIG_ARGS) $(BENCH_ARGS)
+
+bench-ledger: $(STAMP) ## the whole pipeline on 800 demo clips (8,000 segments), the example ledger checked per stage
+	$(BIN)/python -m benchmarks.bench_ledger $(CONFIG_ARGS) $(BENCH_ARGS)
 
 clean-runs: ## delete local pipeline outputs and MLMD (runs/)
 	rm -rf runs

@@ -53,6 +53,7 @@ def child(family: str, config_args: list[str], files: list[str], steps: int, war
     from components.keras_trainer import dataset as data
     from components.keras_trainer.models import build_model
     from components.keras_trainer.strategy import global_batch_size, make_strategy
+    from components.ledger import count_records
     from components.spectrogram_transform.featurizer import SpectrogramSettings
     from pipeline.config import load_config
 
@@ -61,7 +62,8 @@ def child(family: str, config_args: list[str], files: list[str], steps: int, war
     spec = data.input_spec(family, settings)
     strategy, plan = make_strategy()
     batch = global_batch_size(config.trainer.batch_size, strategy.num_replicas_in_sync)
-    cache, examples = data.should_cache(files, spec, config.trainer.cache_megabytes)
+    examples = count_records(files)
+    cache = data.should_cache(examples, spec, config.trainer.cache_megabytes)
     first_epoch_steps = examples // batch
     dataset = data.make_dataset(files, spec, batch, training=True, seed=0, shuffle_buffer=config.trainer.shuffle_buffer,
                                 cache=cache, drop_remainder=True, repeat=True, files=files)

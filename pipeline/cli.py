@@ -82,6 +82,13 @@ def cmd_run_local(args) -> int:
     from pipeline.report import write_report
 
     print(f"Run report:      {write_report(config)}  (open it in a browser; `make report` rewrites it)")
+    from pipeline.report import ledger
+
+    balance = ledger.build(outputs)
+    if not balance["balanced"]:
+        print("error: the run's example ledger does not balance (see the table above): "
+              + "; ".join(balance["mismatches"]), file=sys.stderr)
+        return 1
     return 0
 
 

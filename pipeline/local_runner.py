@@ -7,12 +7,14 @@ from typing import Optional
 
 from tfx import v1 as tfx
 
+from components import beam_data_plane
 from components.audio_example_gen.executor import QUARANTINE_FILE as INGEST_QUARANTINE
 from components.audio_example_gen.executor import SUMMARY_FILE as INGEST_SUMMARY
 from components.spectrogram_transform.features import QUARANTINE_FILE as TRANSFORM_QUARANTINE
 from components.spectrogram_transform.features import SUMMARY_FILE as TRANSFORM_SUMMARY
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
+from pipeline.report import ledger as ledger_view
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ def prepare_dataset(config: PipelineConfig) -> None:
 def run(config: PipelineConfig) -> dict[str, str]:
     """Run the whole pipeline; returns the URI of each component's newest output artifact."""
     prepare_dataset(config)
+    # Every component runs in this process, TFX's StatisticsGen and TFMA's Beam graphs too.
+    beam_data_plane.install()
     os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
     pipeline = create_pipeline(
         config,
@@ -207,6 +211,7 @@ def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] =
         lines.append(f"Transformed:     {transformed}  (quarantine: {TRANSFORM_QUARANTINE})")
     lines.extend(describe_models(outputs))
     lines.extend(describe_blessing(outputs, config))
+    lines.extend(ledger_view.lines(ledger_view.build(outputs)))
     if config is not None:
         lines.append(f"Pipeline root:   {config.pipeline_root}")
         lines.append(f"MLMD database:   {config.metadata_path}")

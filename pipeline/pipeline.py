@@ -7,7 +7,9 @@ from typing import Optional
 
 import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
+from components import statistics_executor
 from components.audio_example_gen import features
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_example_gen.settings import IngestSettings
@@ -59,6 +61,8 @@ def create_components(config: PipelineConfig, target: str = "local") -> dict[str
         # The waveform and per-clip identifiers are left out: see features.STATISTICS_EXCLUDED.
         stats_options=tfdv.StatsOptions(feature_allowlist=list(features.STATISTICS_FEATURES)),
     )
+    # TFX's executor behind the Beam data-plane fix (components/beam_data_plane.py), in containers too.
+    statistics_gen.executor_spec = executor_spec.BeamExecutorSpec(statistics_executor.Executor)
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]

@@ -114,6 +114,40 @@ def test_transform_and_both_trainers_ran_on_the_validated_examples(pipeline_run)
         assert f"sklearn {algorithm}" in summary
 
 
+def test_the_ledger_balances_exactly_stage_by_stage(pipeline_run):
+    """Every example of every split is accounted for, from the files on disk to the Evaluator, against
+    what each upstream artifact recorded (not what the stage read), and the run summary shows it."""
+    from pipeline.report import ledger
+
+    _, outputs, _, _ = pipeline_run
+    balance = ledger.build(outputs)
+    assert balance["balanced"] and balance["mismatches"] == []
+    with open(os.path.join(outputs["AudioExampleGen.examples"], "summary.json"), encoding="utf-8") as f:
+        ingest = json.load(f)
+    with open(os.path.join(outputs["SpectrogramTransform.transformed_examples"], "summary.json"), encoding="utf-8") as f:
+        transform = json.load(f)
+    for split in ("train", "eval", "test"):
+        rows = {(r["stage"], r["what"]): r for r in balance["splits"][split]}
+        written, out = ingest["examples_written"][split], transform["examples_written"][split]
+        quarantined = transform["splits"][split]["quarantined"]
+        assert written == ingest["examples_per_split"][split] > 0
+        assert rows["StatisticsGen", "examples profiled"]["count"] == written
+        assert rows["SpectrogramTransform", "examples read"]["count"] == written == out + quarantined
+        scored = "trained on" if split == "train" else "scored"
+        assert rows["Trainer", scored]["count"] == rows["SklearnBaselineTrainer", scored]["count"] == out
+        assert all(r["status"] in ("ok", "-") for r in rows.values())
+        assert all(r["status"] == "ok" for (stage, what), r in rows.items() if stage != "AudioExampleGen"
+                   or what.startswith("examples"))
+    (evaluated,) = [r for r in balance["splits"]["test"] if r["stage"] == "Evaluator"]
+    assert evaluated["count"] == transform["examples_written"]["test"] and evaluated["status"] == "ok"
+    # Every file is in one row: with examples or quarantined, in a split or before one was known.
+    files = sum(r["count"] + r["quarantined"] for table in balance["splits"].values() for r in table
+                if r["stage"] == "AudioExampleGen" and "files" in r["what"])
+    assert files == ingest["counts"]["files_seen"]
+    printed = "\n".join(ledger.lines(balance))
+    assert "Ledger balances: every example is accounted for." in printed and "MISMATCH" not in printed
+
+
 def test_served_model_answers_raw_audio_of_a_real_clip(pipeline_run):
     import numpy as np
     import soundfile as sf

@@ -34,7 +34,7 @@ def _ingest_artifact(uri: str, config, counts: dict) -> str:
     outcomes += [Outcome(path, track, "quarantined", reason=reason, detail=detail)
                  for path, track, reason, detail in INGEST_QUARANTINE]
     settings = IngestSettings.from_pipeline_config(config)
-    summary = executor.summarise(outcomes, len(outcomes), [], settings)
+    summary = executor.summarise(outcomes, len(outcomes), [], settings, written=dict(counts))
     os.makedirs(uri, exist_ok=True)
     executor._write_outputs(uri, outcomes, summary)
     return uri
@@ -52,7 +52,9 @@ def _transform_artifact(uri: str, config, counts: dict) -> str:
         extra = 1 if split == "test" else 0
         tallies += [["examples_in", split, "", count + extra], ["examples_out", split, "", count]]
     tallies.append(["quarantined", "test", "silent", 1])
-    summary = executor.summarise(tallies, quarantine, list(counts), TransformSettings.from_pipeline_config(config))
+    upstream = {split: count + (1 if split == "test" else 0) for split, count in counts.items()}
+    summary = executor.summarise(tallies, quarantine, list(counts), TransformSettings.from_pipeline_config(config),
+                                 upstream=upstream, written=dict(counts), csv=dict(counts))
     os.makedirs(uri, exist_ok=True)
     executor.write_outputs(uri, quarantine, summary)
     return uri
@@ -159,7 +161,9 @@ def run(tmp_path_factory, tiny_artifact, trained):
     config = small_config(f"output_root={root}")
     model_uri = os.path.dirname(trained["serving_model_dir"])
     outputs = {
-        "AudioExampleGen.examples": _ingest_artifact(os.path.join(root, "ingest"), config, tiny_artifact["counts"]),
+        # Ingestion wrote one test example more than the transform passed on: it quarantined one.
+        "AudioExampleGen.examples": _ingest_artifact(os.path.join(root, "ingest"), config,
+                                                     {**tiny_artifact["counts"], "test": tiny_artifact["counts"]["test"] + 1}),
         "SpectrogramTransform.transformed_examples": _transform_artifact(os.path.join(root, "transform"), config,
                                                                          tiny_artifact["counts"]),
         **_tfdv_artifacts(root, tiny_artifact["examples"]),
@@ -253,6 +257,30 @@ def test_dataset_section_counts_splits_genres_and_quarantine(page, run):
     assert "decode_error 1" in text and "too_short 1" in text
     # The transform's per-split reconciliation and its quarantined segment.
     assert "silent 1" in text and "test/silent.mp3 silent every sample is 0" in text
+
+
+def test_ledger_section_shows_each_split_stage_by_stage_and_flags_a_mismatch(page, run):
+    """Here StatisticsGen profiled the transformed examples (one test example fewer than ingestion
+    recorded): that row must be flagged, while the transform's and the Trainer's rows balance."""
+    from pipeline.report import ledger
+
+    text = _section(page["text"], "Example ledger", "Data statistics (TFDV)")
+    assert "does not balance" in text
+    counts = run["trainer"]["examples"]
+    for split in ("train", "eval", "test"):
+        assert f" {split} Stage What count" in text
+    assert f"SpectrogramTransform examples read {counts['test'] + 1} 0 {counts['test'] + 1} AudioExampleGen ok" in text
+    assert (f"SpectrogramTransform examples written (counted in its files) {counts['test']} 1 {counts['test'] + 1} "
+            "AudioExampleGen ok") in text
+    assert f"Trainer trained on {counts['train']} 0 {counts['train']} SpectrogramTransform ok" in text
+    assert f"StatisticsGen examples profiled {counts['test']} 0 {counts['test'] + 1} AudioExampleGen mismatch" in text
+    balance = ledger.build(run["outputs"])
+    flagged = [(split, r["stage"]) for split, rows in balance["splits"].items() for r in rows if r["status"] == "MISMATCH"]
+    assert f"test: StatisticsGen examples profiled {counts['test']} != {counts['test'] + 1} (AudioExampleGen)" \
+        in balance["mismatches"]
+    # This fixture's baselines trained on their own synthetic examples, not the transform's: flagged too.
+    assert set(flagged) == {("test", "StatisticsGen"), *((s, "SklearnBaselineTrainer") for s in ("train", "eval", "test"))}
+    assert text.count("mismatch") == len(flagged) == len(balance["mismatches"])
 
 
 def test_statistics_section_matches_tfdv_and_the_example_validator(page, run):

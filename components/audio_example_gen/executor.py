@@ -21,6 +21,7 @@ from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
+from components import beam_data_plane, ledger
 from components.audio_example_gen.ingest import OUTCOME_TAG, DecodeToExamples, Outcome, split_index
 from components.audio_example_gen.progress import ProgressMonitor
 from components.audio_example_gen.settings import IngestSettings
@@ -35,6 +36,7 @@ QUARANTINE_FILE = "quarantine.jsonl"
 INGEST_LOG_FILE = "ingest_log.jsonl"
 SUMMARY_FILE = "summary.json"
 TFRECORD_PREFIX = "data_tfrecord"
+UNASSIGNED = "unassigned"
 
 _log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     """Writes Split-{train,eval,test} TFRecords plus quarantine.jsonl, ingest_log.jsonl and summary.json."""
 
     def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
+        beam_data_plane.install()  # before any Beam pipeline of this process runs
         self._log_startup(input_dict, output_dict, exec_properties)
         settings = IngestSettings.model_validate_json(exec_properties[INGEST_CONFIG_KEY])
         artifact = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
@@ -73,11 +76,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         finally:
             shutil.rmtree(progress_dir, ignore_errors=True)
         outcomes = [Outcome(**json.loads(line)) for line in _read_lines(log_prefix)]
-        summary = summarise(outcomes, listing.files_seen, listing.ignored, settings)
+        written = ledger.count_written(artifact.uri, SPLITS)
+        summary = summarise(outcomes, listing.files_seen, listing.ignored, settings, written)
         summary["seconds"] = round(time.monotonic() - started, 1)
         summary["groups_in_several_splits"] = sorted(leaks)
         summary[INPUT_FINGERPRINT_KEY] = exec_properties.get(INPUT_FINGERPRINT_KEY) or ""
         _write_outputs(artifact.uri, outcomes, summary)
+        ledger.check(ledger_entries(summary, artifact.uri))
         _log.info("AudioExampleGen summary: %s", json.dumps(summary["counts"]))
         across = [g["paths"] for g in summary["duplicate_audio"] if g["across_splits"]]
         if across:
@@ -129,9 +134,15 @@ def _build_graph(pipeline: beam.Pipeline, listing, settings: IngestSettings, art
     )
 
 
-def summarise(outcomes: list[Outcome], files_seen: int, ignored: list[str], settings: IngestSettings) -> dict:
+def summarise(outcomes: list[Outcome], files_seen: int, ignored: list[str], settings: IngestSettings,
+              written: dict[str, int]) -> dict:
+    """`examples_per_split` sums what the decoding workers reported; `examples_written` counts the records
+    in the files (the figure downstream stages check against). They must agree."""
     ok = [o for o in outcomes if o.status == "ok"]
     quarantined = [o for o in outcomes if o.status != "ok"]
+    files = {s: {"with_examples": 0, "quarantined": 0} for s in (*SPLITS, UNASSIGNED)}
+    for o in outcomes:
+        files[o.split or UNASSIGNED]["with_examples" if o.status == "ok" else "quarantined"] += 1
     per_split = collections.Counter()
     per_split_genre: dict[str, collections.Counter] = {s: collections.Counter() for s in SPLITS}
     for o in ok:
@@ -148,12 +159,22 @@ def summarise(outcomes: list[Outcome], files_seen: int, ignored: list[str], sett
         # files seen = files that produced examples + files quarantined; false means a bug, not bad data.
         "reconciles": files_seen == len(ok) + len(quarantined),
         "examples_per_split": {s: per_split.get(s, 0) for s in SPLITS},
+        ledger.EXAMPLES_WRITTEN: {s: int(written.get(s, 0)) for s in SPLITS},
+        # Files per split (UNASSIGNED: rejected from their names or the metadata before a split was known).
+        "files_per_split": files,
         "examples_per_split_and_genre": {s: {g: per_split_genre[s].get(g, 0) for g in settings.genres} for s in SPLITS},
         "quarantined_by_reason": dict(collections.Counter(o.reason for o in quarantined).most_common()),
         "duplicate_audio": duplicate_audio(ok),
         "ignored_files": ignored,
         "settings": json.loads(settings.model_dump_json()),
     }
+
+
+def ledger_entries(summary: dict, uri: str) -> list[ledger.Entry]:
+    """The examples in the files against what the workers reported decoding, per split."""
+    return [ledger.Entry("AudioExampleGen", split, f"wrote (counted in {uri})", summary[ledger.EXAMPLES_WRITTEN][split],
+                         summary["examples_per_split"][split], "AudioExampleGen's decoding workers (ingest_log.jsonl)")
+            for split in SPLITS]
 
 
 def duplicate_audio(outcomes: list[Outcome]) -> list[dict]:

@@ -149,6 +149,33 @@ def test_quarantine_lists_every_broken_input_and_counts_reconcile(segmented_run)
     assert duplicates["across_splits"] and duplicates["splits"] == ["eval", "test", "train"]
 
 
+def test_examples_written_are_counted_in_the_files_per_split(segmented_run):
+    _, examples, expected = segmented_run
+    with open(os.path.join(examples.uri, executor.SUMMARY_FILE), encoding="utf-8") as f:
+        summary = json.load(f)
+    on_disk = {split: len(_read_split(examples, split)) for split in ("train", "eval", "test")}
+    assert summary["examples_written"] == on_disk == summary["examples_per_split"]
+    # Files per split: the 3 tone tracks of each genre are one per split; the duplicate recording is in
+    # train and test; the broken inputs rejected by name or metadata have no split.
+    files = summary["files_per_split"]
+    assert sum(f["with_examples"] for f in files.values()) == summary["counts"]["files_with_examples"]
+    assert sum(f["quarantined"] for f in files.values()) == len(expected)
+    assert files["eval"]["with_examples"] >= 8 and files["unassigned"]["with_examples"] == 0
+
+
+def test_records_lost_between_the_workers_and_the_files_fail_the_run(tmp_path, monkeypatch):
+    """The workers report more examples than the written files hold (a sink that loses records):
+    AudioExampleGen fails, naming both figures, instead of recording what the workers believed."""
+    from components import ledger
+
+    counted = ledger.count_written
+    monkeypatch.setattr(ledger, "count_written",
+                        lambda uri, splits: {s: n - (s == "eval") for s, n in counted(uri, splits).items()})
+    with pytest.raises(ledger.LedgerMismatch, match=r"AudioExampleGen, split 'eval': wrote \(counted in .*\) \d+ "
+                                                    r"examples, but AudioExampleGen's decoding workers .* \(1 missing\)"):
+        _run_executor(tmp_path, ["audio.segment_seconds=1.0"])
+
+
 def test_whole_clip_mode_pads_to_thirty_seconds(tmp_path):
     config, examples, _ = _run_executor(tmp_path, ["audio.segment_seconds=null"])
     records = _read_split(examples, "test")

@@ -19,11 +19,12 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as keys
 from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 
+from components import beam_data_plane, ledger
 from components.blessing_evaluator import eval_config as eval_config_lib
 from components.blessing_evaluator import policy as policy_lib
 from components.blessing_evaluator.policy import BestBaseline, BlessingPolicy, PreviousModel
 from components.blessing_evaluator.results import (
-    DECISION_FILE, EVALUATION_INFO_FILE, read_evaluation, read_validation)
+    DECISION_FILE, EVALUATION_INFO_FILE, LEDGER_FILE, read_evaluation, read_validation)
 from components.json_files import read_json, write_json
 from components.keras_trainer.serving import load_serving_model
 from components.sklearn_baseline_trainer.serialization import SUMMARY_FILE
@@ -43,6 +44,7 @@ class Executor(evaluator_executor.Executor):
     """tfx.components.evaluator.executor.Executor with run-time thresholds and a recorded decision."""
 
     def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
+        beam_data_plane.install()  # TFMA runs a Beam pipeline in this process
         if not exec_properties.get(BLESSING_POLICY_KEY):
             raise ValueError(f"the {BLESSING_POLICY_KEY} execution property is missing: this executor runs inside "
                              "BlessingEvaluator (components/blessing_evaluator/component.py), which sets it")
@@ -76,10 +78,26 @@ class Executor(evaluator_executor.Executor):
         })
 
         super().Do(inputs, output_dict, properties)
+        examples = artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY])
+        entries = check_evaluated(evaluation.uri, examples.uri, split, policy.genres)
+        write_json(os.path.join(evaluation.uri, LEDGER_FILE), entries)
 
         decision = record_decision(policy, evaluation.uri, blessing, candidate, split, previous, baseline)
         _log.info("Evaluator: %s; decision in %s", "BLESSED" if decision["blessed"] else
                   "NOT blessed: " + "; ".join(decision["reasons"]), os.path.join(blessing.uri, DECISION_FILE))
+
+
+def check_evaluated(evaluation_uri: str, examples_uri: str, split: str, genres) -> list[dict]:
+    """TFMA's example count against the examples SpectrogramTransform recorded writing to the evaluated
+    split(s); raises LedgerMismatch (nothing is blessed) when they differ."""
+    counted = read_evaluation(evaluation_uri, genres)["overall"]["example_count"]
+    upstream = ledger.recorded_examples(examples_uri)
+    expected = None if upstream is None else sum(upstream.get(s, 0) for s in split.split(","))
+    if upstream is None:
+        _log.warning("Evaluator: %s records no examples_written: the evaluated example count cannot be checked",
+                     examples_uri)
+    return ledger.check([ledger.Entry("Evaluator", split, "evaluated", int(counted or 0), expected,
+                                      f"SpectrogramTransform {examples_uri}")])
 
 
 def read_best_baseline(baseline_models: list) -> Optional[BestBaseline]:

@@ -89,6 +89,29 @@ def test_first_run_is_blessed_and_records_every_check(env, first_run):
     assert beats["passed"] and not beats["skipped"] and beats["margin"] == policy.baseline_margin
 
 
+def test_evaluated_examples_are_checked_against_the_transforms_record(env, first_run, tmp_path):
+    import shutil
+
+    from components.blessing_evaluator.executor import check_evaluated
+    from components.ledger import LedgerMismatch
+
+    run = first_run[0]
+    with open(os.path.join(env["examples"], "summary.json")) as f:
+        recorded = json.load(f)["examples_written"]
+    with open(os.path.join(run["evaluation"].uri, results.LEDGER_FILE)) as f:
+        rows = json.load(f)
+    assert [(r["stage"], r["split"], r["counted"], r["expected"], r["balanced"]) for r in rows] == [
+        ("Evaluator", "test", recorded["test"], recorded["test"], True)]
+    # The same evaluation against a record of more test examples than TFMA saw: refused, with both figures.
+    examples = str(tmp_path / "examples")
+    os.makedirs(examples)
+    with open(os.path.join(examples, "summary.json"), "w") as f:
+        json.dump({"examples_written": {**recorded, "test": recorded["test"] + 1}}, f)
+    with pytest.raises(LedgerMismatch, match=rf"Evaluator, split 'test': evaluated {recorded['test']} examples, but "
+                                             rf"SpectrogramTransform {examples} recorded {recorded['test'] + 1}"):
+        check_evaluated(run["evaluation"].uri, examples, "test", env["config"].genres)
+
+
 def test_decision_metrics_are_the_models_own(env, first_run):
     _, _, decision = first_run
     metrics, reference = decision["metrics"], env["reference"]

@@ -18,6 +18,8 @@ from components.json_files import read_json
 DECISION_FILE = "decision.json"
 # Written by the executor beside TFMA's files: the split and genres TFMA's own output does not record.
 EVALUATION_INFO_FILE = "evaluation_info.json"
+# The evaluated example count against what the examples' producer recorded (components/ledger.py).
+LEDGER_FILE = "ledger.json"
 CANDIDATE_MODEL_NAMES = ("", tfma.CANDIDATE_KEY)  # unnamed when evaluated alone, "candidate" with a baseline
 
 

@@ -16,15 +16,14 @@ Order of the stages, and why:
 - The cache and the shuffle buffer hold the parsed feature in its compact stored form (audio as int16
   bytes, the image as uint8 bytes), not the serialized examples, which carry every feature: a transformed
   3 s example is ~350 KB serialized, its log-mel 65 KB, so a 4,096-example buffer fits in ~270 MB.
-- The cache is used when the split's cached form is estimated to fit config.trainer.cache_megabytes:
-  from the second epoch on, no decompression or parsing at all.
+- The cache is used when the split's cached form (its exact example count, see components/ledger.py,
+  times the cached size) fits config.trainer.cache_megabytes: from the second epoch on, no
+  decompression or parsing at all.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import struct
-import zlib
 from typing import Optional, Sequence
 
 from components.audio_example_gen import features as raw_features
@@ -40,9 +39,6 @@ FAMILY_FEATURE = {
 }
 # Serialized examples parsed together (the vectorised parse's batch; not the training batch).
 PARSE_BATCH = 64
-# Estimating a split's example count: compressed bytes read per step, and the whole records wanted.
-_ESTIMATE_SAMPLE_BYTES = 4 << 20
-_ESTIMATE_MIN_RECORDS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,52 +73,9 @@ def list_files(file_patterns: Sequence[str]) -> list[str]:
     return files
 
 
-def estimate_examples(files: Sequence[str]) -> int:
-    """An estimate of the number of records in GZIP TFRecord files, without reading them all.
-
-    Inflates the first non-empty file in _ESTIMATE_SAMPLE_BYTES steps until _ESTIMATE_MIN_RECORDS
-    records are whole (or the file ends), measures the records' size and the compression ratio there,
-    and scales to the total compressed size (exact when that file is the only one and was read whole).
-    Whole records matter: the head of a record (its names and small features) compresses unlike its
-    spectrogram, so a ratio taken inside one record can be off by half. Examples of one split have the
-    same layout and compress alike, so the estimate is within a few percent.
-    """
-    import tensorflow as tf
-
-    sizes = [tf.io.gfile.stat(f).length for f in files]
-    if not any(sizes):
-        return 0
-    sample_file = next(f for f, size in zip(files, sizes) if size)
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
-    compressed_read, data = 0, b""
-    records, offset = 0, 0  # TFRecord framing: uint64 length, uint32 CRC, data, uint32 CRC
-    with tf.io.gfile.GFile(sample_file, "rb") as f:
-        while records < _ESTIMATE_MIN_RECORDS and not inflater.eof:
-            chunk = f.read(_ESTIMATE_SAMPLE_BYTES)
-            if not chunk:
-                break
-            compressed_read += len(chunk)
-            data += inflater.decompress(chunk)
-            while offset + 12 <= len(data):
-                end = offset + 12 + struct.unpack_from("<Q", data, offset)[0] + 4
-                if end > len(data):
-                    break
-                records, offset = records + 1, end
-    if len(data) < 8:
-        return 0
-    if records and inflater.eof and sum(sizes) == compressed_read:
-        return records  # everything was read: exact
-    # Uncompressed bytes per record (a truncated file's first record: its declared length).
-    per_record = offset / records if records else struct.unpack_from("<Q", data, 0)[0] + 16
-    compression = (compressed_read - len(inflater.unused_data)) / len(data)
-    return max(records, round(sum(sizes) / (per_record * compression)))
-
-
-def should_cache(files: Sequence[str], spec: InputSpec, cache_megabytes: float) -> tuple[bool, int]:
-    """(cache or not, estimated examples): the cached split must fit cache_megabytes."""
-    examples = estimate_examples(files)
-    megabytes = examples * spec.cached_bytes / 2**20
-    return megabytes <= cache_megabytes, examples
+def should_cache(examples: int, spec: InputSpec, cache_megabytes: float) -> bool:
+    """Whether `examples` examples of the split fit cache_megabytes in their cached form."""
+    return examples * spec.cached_bytes / 2**20 <= cache_megabytes
 
 
 def _parse_batch(spec: InputSpec, with_track_ids: bool):

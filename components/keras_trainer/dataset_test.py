@@ -113,36 +113,14 @@ def test_track_ids_ride_along_for_evaluation(tiny_artifact, settings):
     assert tracks == [f[raw.TRACK_ID].int64_list.value[0] for f in _parsed(files)]
 
 
-def test_example_count_estimate(tiny_artifact, monkeypatch, tmp_path):
-    assert data.estimate_examples(_files(tiny_artifact, "eval")) == tiny_artifact["counts"]["eval"]  # exact
-    assert abs(data.estimate_examples(_files(tiny_artifact, "train")) - tiny_artifact["counts"]["train"]) <= 5
-    # A file larger than the sample read: the count is extrapolated from the compressed size.
-    records = list(testdata.read_records(_files(tiny_artifact, "train")))
-    big = testdata.write_split(str(tmp_path), "train", records * 4)
-    monkeypatch.setattr(data, "_ESTIMATE_SAMPLE_BYTES", os.path.getsize(big[0]) // 5)
-    estimate = data.estimate_examples(big)
-    assert abs(estimate - len(records) * 4) <= 0.15 * len(records) * 4, estimate
-    # A step smaller than one record: reading goes on until whole records give the ratio.
-    monkeypatch.setattr(data, "_ESTIMATE_SAMPLE_BYTES", 2000)
-    estimate = data.estimate_examples(big)
-    assert abs(estimate - len(records) * 4) <= 0.15 * len(records) * 4, estimate
-    # A file cut inside its first record holds no whole record.
-    truncated = tmp_path / "truncated.gz"
-    truncated.write_bytes(open(big[0], "rb").read()[:2000])
-    assert data.estimate_examples([str(truncated)]) == 0
-    empty = tmp_path / "empty.gz"
-    empty.write_bytes(b"")
-    assert data.estimate_examples([str(empty)]) == 0
-    assert data.estimate_examples([str(empty), *big]) == estimate
-
-
 def test_cache_decision_follows_the_budget(tiny_artifact, settings):
     spec = data.input_spec("cnn2d_mel", settings)
-    files = _files(tiny_artifact, "train")
-    size_mb = tiny_artifact["counts"]["train"] * spec.cached_bytes / 2**20
-    assert data.should_cache(files, spec, size_mb * 2)[0]
-    assert not data.should_cache(files, spec, size_mb / 2)[0]
-    assert not data.should_cache(files, spec, 0)[0]
+    examples = tiny_artifact["counts"]["train"]
+    size_mb = examples * spec.cached_bytes / 2**20
+    assert data.should_cache(examples, spec, size_mb * 2)
+    assert data.should_cache(examples, spec, size_mb)
+    assert not data.should_cache(examples, spec, size_mb / 2)
+    assert not data.should_cache(examples, spec, 0)
 
 
 def test_no_files_is_a_clear_error(tmp_path):

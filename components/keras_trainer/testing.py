@@ -11,6 +11,8 @@ import pytest
 import soundfile as sf
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+from components import ledger
+from components.json_files import write_json
 from pipeline.config import load_config
 
 FIXTURE_AUDIO = Path(__file__).resolve().parents[2] / "tests" / "data" / "audio"
@@ -73,6 +75,8 @@ def tiny_artifact(tmp_path_factory, settings):
         testdata.write_split(examples, split, testdata.transform_segments(segments, settings),
                              shards=2 if split == "train" else 1)
         counts[split] = len(segments)
+    # What SpectrogramTransform records beside its splits: the counts the Trainer checks what it reads against.
+    write_json(os.path.join(examples, ledger.SUMMARY_FILE), {ledger.EXAMPLES_WRITTEN: counts})
     return {"examples": examples, "featurizer": featurizer_dir, "counts": counts, "root": str(root)}
 
 

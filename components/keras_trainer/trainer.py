@@ -25,6 +25,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from components import ledger
 from components.json_files import write_json
 from components.keras_trainer import dataset as data
 from components.keras_trainer.models import build_model, fine_tune, is_pretrained
@@ -68,6 +69,8 @@ def run_fn(fn_args) -> None:
     planned_epochs = trainer.epochs + (trainer.mobilenet.fine_tune_epochs if fine_tunes else 0)
 
     metrics = final_metrics(built.model, inputs, fn_args.train_files, config.genres)
+    metrics["examples"] = {split: n for split, n in inputs.counted.items()}
+    metrics["ledger"] = check_scored(inputs, metrics)
     metrics["model_family"] = trainer.model_family
     metrics["training"] = {
         "epochs_run": len(recorder.epochs),
@@ -79,7 +82,7 @@ def run_fn(fn_args) -> None:
         "replicas": strategy.num_replicas_in_sync,
         "global_batch_size": inputs.batch,
         "steps_per_epoch": inputs.steps_per_epoch,
-        "train_examples_estimate": inputs.train_estimate,
+        "train_examples": inputs.counted["train"],
         "cached": inputs.cached,
         **built.notes,
     }
@@ -109,7 +112,9 @@ class Inputs:
     eval_files: list
     train: object  # tf.data.Dataset
     eval: object
-    train_estimate: int
+    counted: dict  # {split: examples in its files, counted exactly}
+    upstream: Optional[dict]  # {split: examples SpectrogramTransform recorded writing}, None when unrecorded
+    upstream_source: str
     cached: dict
     steps_per_epoch: Optional[int]
 
@@ -119,21 +124,53 @@ def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: in
     batch = global_batch_size(trainer.batch_size, replicas)
     train_files, eval_files = data.list_files(fn_args.train_files), data.list_files(fn_args.eval_files)
     data.check_examples(train_files, spec, trainer.model_family)
-    cache_train, train_estimate = data.should_cache(train_files, spec, trainer.cache_megabytes)
-    eval_estimate = data.estimate_examples(eval_files)
-    cache_eval = cache_train and (train_estimate + eval_estimate) * spec.cached_bytes / 2**20 <= trainer.cache_megabytes
+    counted, upstream, source = count_and_check(fn_args.train_files, train_files, eval_files)
+    cache_train = data.should_cache(counted["train"], spec, trainer.cache_megabytes)
+    cache_eval = cache_train and data.should_cache(counted["train"] + counted["eval"], spec, trainer.cache_megabytes)
     steps_per_epoch = resolve_steps_per_epoch(trainer.steps_per_epoch, fn_args.train_steps, trainer.epochs)
-    _log.info("Trainer: %s on ~%d train / ~%d eval examples (%d + %d files); global batch %d (%d per replica x %d); "
-              "cache train %s, eval %s (budget %.0f MB); steps per epoch %s", trainer.model_family, train_estimate,
-              eval_estimate, len(train_files), len(eval_files), batch, trainer.batch_size, replicas, cache_train,
+    _log.info("Trainer: %s on %d train / %d eval examples (%d + %d files); global batch %d (%d per replica x %d); "
+              "cache train %s, eval %s (budget %.0f MB); steps per epoch %s", trainer.model_family, counted["train"],
+              counted["eval"], len(train_files), len(eval_files), batch, trainer.batch_size, replicas, cache_train,
               cache_eval, trainer.cache_megabytes, steps_per_epoch or "one pass")
     train = data.make_dataset(train_files, spec, batch, training=True, seed=trainer.seed,
                               shuffle_buffer=trainer.shuffle_buffer, cache=cache_train, drop_remainder=drop_remainder,
                               repeat=steps_per_epoch is not None, files=train_files)
     evaluation = data.make_dataset(eval_files, spec, batch, training=False, cache=cache_eval,
                                    drop_remainder=drop_remainder, files=eval_files)
-    return Inputs(spec, batch, train_files, eval_files, train, evaluation, train_estimate,
+    return Inputs(spec, batch, train_files, eval_files, train, evaluation, counted, upstream, source,
                   {"train": cache_train, "eval": cache_eval}, steps_per_epoch)
+
+
+def count_and_check(train_patterns, train_files: list, eval_files: list) -> tuple[dict, Optional[dict], str]:
+    """Counts every split's examples exactly, before any training, and checks them against what
+    SpectrogramTransform recorded writing: ({split: count}, {split: recorded} or None, where from)."""
+    root = ledger.artifact_root(train_patterns[0])
+    files = {"train": train_files, "eval": eval_files}
+    test_pattern, _ = test_split_pattern(train_patterns)
+    if test_pattern:
+        files[TEST_SPLIT] = data.list_files([test_pattern])
+    counted = {split: ledger.count_records(paths) for split, paths in files.items()}
+    upstream = ledger.recorded_examples(root)
+    source = f"SpectrogramTransform {root}"
+    if upstream is None:
+        _log.warning("Trainer: %s records no examples_written: the example counts cannot be checked against "
+                     "upstream (examples not written by SpectrogramTransform?)", root)
+    ledger.check([_entry(split, "read", n, upstream, source) for split, n in counted.items()])
+    return counted, upstream, source
+
+
+def _entry(split: str, what: str, counted: int, upstream: Optional[dict], source: str) -> ledger.Entry:
+    expected = None if upstream is None else upstream.get(split)
+    return ledger.Entry("Trainer", split, what, counted, expected, source)
+
+
+def check_scored(inputs: Inputs, metrics: dict) -> list[dict]:
+    """What the model was trained on and scored on, against upstream's record; the ledger rows."""
+    entries = [_entry("train", "trained on", inputs.counted["train"], inputs.upstream, inputs.upstream_source)]
+    for split in ("eval", TEST_SPLIT):
+        if metrics.get(split):
+            entries.append(_entry(split, "scored", metrics[split]["examples"], inputs.upstream, inputs.upstream_source))
+    return ledger.check(entries)
 
 
 def final_metrics(model, inputs: Inputs, train_patterns, genres) -> dict:

@@ -45,6 +45,12 @@ def test_run_fn_writes_serving_model_history_metrics_and_tensorboard_logs(traine
     assert metrics["training"]["epochs_run"] == len(history)
     assert metrics["training"]["strategy"] == "default" and metrics["training"]["replicas"] == 1
     assert metrics["training"]["cached"] == {"train": True, "eval": True}
+    # Counted exactly, and checked against what the (fixture's) transform recorded.
+    assert metrics["examples"] == counts and metrics["training"]["train_examples"] == counts["train"]
+    assert [(r["split"], r["what"], r["counted"], r["expected"], r["balanced"]) for r in metrics["ledger"]] == [
+        ("train", "trained on", counts["train"], counts["train"], True),
+        ("eval", "scored", counts["eval"], counts["eval"], True),
+        ("test", "scored", counts["test"], counts["test"], True)]
     # The tones are one pitch per genre: a few epochs must beat chance (1/8) clearly.
     assert metrics["eval"]["accuracy"] > 0.4, metrics["eval"]
     assert glob.glob(os.path.join(run_dir, "train", "events.out.tfevents.*"))
@@ -62,6 +68,21 @@ def test_metrics_skip_a_missing_test_split_and_train_steps_bound_the_epochs(tmp_
     assert metrics["test"] is None and "no test split" in metrics["test_skipped"]
     assert metrics["training"]["steps_per_epoch"] == 2  # ceil(3 steps / 2 epochs)
     assert metrics["model_family"] == "cnn1d_raw"
+
+
+def test_examples_missing_against_the_transforms_record_fail_before_training(tmp_path, tiny_artifact):
+    from components.ledger import LedgerMismatch
+
+    artifact = dict(tiny_artifact, examples=str(tmp_path / "examples"))
+    shutil.copytree(tiny_artifact["examples"], artifact["examples"])
+    counts = tiny_artifact["counts"]
+    with open(os.path.join(artifact["examples"], "summary.json"), "w") as f:
+        json.dump({"examples_written": {**counts, "train": counts["train"] + 2}}, f)
+    with pytest.raises(LedgerMismatch, match=rf"Trainer, split 'train': read {counts['train']} examples, but "
+                                             rf"SpectrogramTransform {artifact['examples']} recorded "
+                                             rf"{counts['train'] + 2} \(2 missing\)"):
+        run_trainer(artifact, str(tmp_path / "out"), small_config())
+    assert not os.path.exists(os.path.join(tmp_path, "out", "model_run", trainer.HISTORY_FILE))  # nothing trained
 
 
 def test_resolve_steps_per_epoch():

@@ -16,6 +16,7 @@ import numpy as np
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from components import ledger
 from components.sklearn_baseline_trainer import estimators
 from components.sklearn_baseline_trainer.dataset import SplitData, load_splits
 from components.sklearn_baseline_trainer.metrics import evaluate_split
@@ -50,6 +51,7 @@ class Executor(base_executor.BaseExecutor):
 def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> dict:
     """Fits, evaluates and saves every configured algorithm; returns the summary written to metrics.json."""
     names, splits = load_splits(examples, settings.genres)
+    entries = ledger_entries(examples.uri, {name: len(split) for name, split in splits.items()})
     train = splits["train"]
     groups = estimators.cv_groups(train.artist_ids, train.track_ids)
     algorithms = settings.baselines.algorithms
@@ -75,12 +77,27 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
                   metrics["evaluate_seconds"], metrics["eval"]["accuracy"], metrics["test"]["accuracy"],
                   metrics["eval"]["macro_f1"], metrics["test"]["macro_f1"])
     summary = summarise(results, settings, splits, len(names))
+    summary["ledger"] = entries
     write_json(os.path.join(model_dir, SUMMARY_FILE), summary)
     write_manifest(model_dir, algorithms, settings.genres, len(names))
     _log.info("SklearnBaselineTrainer: best by eval accuracy: %s (eval %.4f, test %.4f); summary in %s",
               summary["best_algorithm"], summary["best_eval_accuracy"], summary["best_test_accuracy"],
               os.path.join(model_dir, SUMMARY_FILE))
     return summary
+
+
+def ledger_entries(examples_uri: str, read: dict[str, int]) -> list[dict]:
+    """What each split gave the baselines (train: fitted on; eval, test: scored on) against what
+    SpectrogramTransform recorded writing; raises before any fitting when they differ."""
+    upstream = ledger.recorded_examples(examples_uri)
+    if upstream is None:
+        _log.warning("SklearnBaselineTrainer: %s records no examples_written: the example counts cannot be "
+                     "checked against upstream", examples_uri)
+    what = {"train": "trained on"}
+    return ledger.check([
+        ledger.Entry("SklearnBaselineTrainer", split, what.get(split, "scored"), n,
+                     None if upstream is None else upstream.get(split), f"SpectrogramTransform {examples_uri}")
+        for split, n in read.items()])
 
 
 def _evaluate(estimator, split: SplitData, genres) -> dict:

@@ -91,6 +91,35 @@ def test_metrics_reconcile_with_the_example_counts(grid_run):
             assert summary["algorithms"][algorithm][f"{split}_accuracy"] == result["accuracy"]
 
 
+def test_ledger_rows_balance_against_the_transforms_record(grid_run):
+    _, examples, model = grid_run
+    with open(os.path.join(examples.uri, "summary.json")) as f:
+        recorded = json.load(f)["examples_written"]
+    rows = _read(model, "metrics.json")["ledger"]
+    assert [(r["split"], r["what"], r["counted"], r["expected"], r["balanced"]) for r in rows] == [
+        (split, "trained on" if split == "train" else "scored", n, n, True) for split, n in recorded.items()]
+
+
+def test_examples_missing_against_the_transforms_record_fail_before_fitting(tmp_path):
+    from components.ledger import LedgerMismatch
+
+    config = load_config(overrides=[])
+    examples = _examples(tmp_path, config.genres)
+    with open(os.path.join(examples.uri, "summary.json")) as f:
+        recorded = json.load(f)["examples_written"]
+    with open(os.path.join(examples.uri, "summary.json"), "w") as f:
+        json.dump({"examples_written": {**recorded, "test": recorded["test"] + 3}}, f)
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    with pytest.raises(LedgerMismatch, match=rf"SklearnBaselineTrainer, split 'test': scored {recorded['test']} "
+                                             rf"examples, but SpectrogramTransform .* recorded {recorded['test'] + 3} "
+                                             r"\(3 missing\)"):
+        executor.Executor().Do(
+            {executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
+            {executor.BASELINE_CONFIG_KEY: BaselineSettings.from_pipeline_config(config).model_dump_json()})
+    assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
+
+
 def test_grid_search_records_best_params_within_the_grid(grid_run):
     config, _, model = grid_run
     for algorithm in ALGORITHMS:

@@ -73,6 +73,9 @@ def write_examples(uri: str, splits: dict[str, Rows], names: Optional[Sequence[s
                 if i not in omit_engineered:
                     feature[ENGINEERED] = tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
                 writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    # What SpectrogramTransform records beside its splits (components/ledger.py).
+    with open(os.path.join(uri, "summary.json"), "w") as f:
+        json.dump({"examples_written": {split: len(rows.labels) for split, rows in splits.items()}}, f)
     return examples
 
 

@@ -22,6 +22,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from components import beam_data_plane, ledger
 from components.audio_example_gen import features as source
 from components.audio_example_gen.executor import SUMMARY_FILE as INGEST_SUMMARY_FILE
 from components.audio_example_gen.progress import count_done
@@ -40,6 +41,7 @@ TFRECORD_PREFIX = "data_tfrecord"
 FEATURES_CSV = "features_{split}.csv"  # at the artifact's root: Split-* folders must hold only TFRecords
 _COUNTS = ".counts.jsonl"  # Beam's tallies, read back and folded into summary.json
 _QUARANTINE_PARTS = ".quarantine.jsonl"
+_CSV_HEADER_ROWS = 4  # feature / statistics / number / track_id
 
 _log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     features_<split>.csv."""
 
     def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
+        beam_data_plane.install()  # before any Beam pipeline of this process runs
         self._log_startup(input_dict, output_dict, exec_properties)
         settings = TransformSettings.model_validate_json(exec_properties[TRANSFORM_CONFIG_KEY])
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
@@ -67,30 +70,36 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         names = engineered.feature_names(settings.engineered_preset)
         _write_text(os.path.join(output.uri, features.ENGINEERED_NAMES_FILE), json.dumps(names, indent=1))
 
+        upstream, upstream_source = upstream_counts(examples.uri, splits)
         started = time.monotonic()
         progress_dir = tempfile.mkdtemp(prefix="spectrogram-transform-progress-")
         try:
-            with ProgressLog(progress_dir, splits, expected_examples(examples.uri)), \
-                    self._make_beam_pipeline() as pipeline:
+            with ProgressLog(progress_dir, splits, upstream), self._make_beam_pipeline() as pipeline:
                 _build_graph(pipeline, patterns, settings, featurizer_dir, output.uri, names, progress_dir)
         finally:
             shutil.rmtree(progress_dir, ignore_errors=True)
         counts = _read_jsonl(os.path.join(output.uri, _COUNTS))
         quarantine = [json.loads(line) for line in _read_lines(os.path.join(output.uri, _QUARANTINE_PARTS))]
-        summary = summarise(counts, quarantine, splits, settings)
+        written = ledger.count_written(output.uri, splits)
+        summary = summarise(counts, quarantine, splits, settings, upstream, written, csv_rows(output.uri, splits))
+        summary["upstream"] = upstream_source
         summary["seconds"] = round(time.monotonic() - started, 1)
         summary["featurizer"] = featurizer_dir
+        entries = ledger_entries(summary, upstream_source, output.uri)
+        summary["ledger"] = [e.to_dict() for e in entries]
         write_outputs(output.uri, quarantine, summary)
         for scratch in (_COUNTS, _QUARANTINE_PARTS):
             tf.io.gfile.remove(os.path.join(output.uri, scratch))
         _log.info("SpectrogramTransform summary: %s", json.dumps(summary["splits"]))
+        ledger.check(entries)
 
         examples_utils.set_payload_format(output, examples_utils.example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(output, "tfrecords_gzip")
         for key, value in summary["counts"].items():
             output.set_int_custom_property(key, int(value))
         if not summary["reconciles"]:
-            raise RuntimeError(f"SpectrogramTransform counts do not reconcile (examples in != out + quarantined): "
+            raise RuntimeError(f"SpectrogramTransform counts do not reconcile (examples read != upstream, or "
+                               f"written + quarantined != read, or the quarantine file misses records): "
                                f"{json.dumps(summary['splits'])}; this is a bug, not bad data")
         empty = [s for s in splits if summary["splits"][s]["examples_out"] == 0]
         if empty:
@@ -168,14 +177,46 @@ def check_first_example(patterns: dict[str, str], settings: TransformSettings) -
     _log.warning("SpectrogramTransform: split %s holds no examples", split)
 
 
-def expected_examples(examples_uri: str) -> dict[str, int]:
-    """Examples per split as AudioExampleGen counted them (its summary.json), for the progress log."""
-    path = os.path.join(examples_uri, INGEST_SUMMARY_FILE)
-    try:
-        with tf.io.gfile.GFile(path) as f:
-            return {k: int(v) for k, v in json.load(f).get("examples_per_split", {}).items()}
-    except (tf.errors.NotFoundError, ValueError, AttributeError):
-        return {}
+def upstream_counts(examples_uri: str, splits: list[str]) -> tuple[dict[str, int], str]:
+    """(examples per split that the input artifact recorded writing, where that figure comes from).
+
+    What the transform must account for comes from upstream, never from its own reading. An input without
+    that record (Examples made outside this pipeline) is counted here, file by file, before Beam reads it.
+    """
+    recorded = ledger.recorded_examples(examples_uri)
+    if recorded is not None:
+        missing = [s for s in splits if s not in recorded]
+        if missing:
+            raise ValueError(f"{os.path.join(examples_uri, INGEST_SUMMARY_FILE)} records no examples_written for "
+                             f"split(s) {missing}; the artifact's splits and its summary disagree")
+        return {s: recorded[s] for s in splits}, f"AudioExampleGen {examples_uri}"
+    _log.warning("SpectrogramTransform: %s records no examples_written (not AudioExampleGen's output?); counting "
+                 "the input files to have a figure to check against", examples_uri)
+    return ledger.count_written(examples_uri, splits), f"the input files of {examples_uri} (counted before reading)"
+
+
+def ledger_entries(summary: dict, upstream_source: str, output_uri: str) -> list[ledger.Entry]:
+    entries = []
+    for split, e in summary["splits"].items():
+        entries.append(ledger.Entry("SpectrogramTransform", split, "read", e["examples_in"], e["examples_upstream"],
+                                    upstream_source))
+        entries.append(ledger.Entry("SpectrogramTransform", split, f"wrote (counted in {output_uri})",
+                                    e["examples_written"], e["examples_upstream"], upstream_source,
+                                    quarantined=e["quarantined"]))
+        entries.append(ledger.Entry("SpectrogramTransform", split, f"wrote {FEATURES_CSV.format(split=split)} rows",
+                                    e["csv_rows"], e["examples_upstream"], upstream_source,
+                                    quarantined=e["quarantined"]))
+    return entries
+
+
+def csv_rows(output_uri: str, splits: list[str]) -> dict[str, int]:
+    """Data rows of each features_<split>.csv (below its 4 header rows, see transform.csv_header)."""
+    rows = {}
+    for split in splits:
+        with tf.io.gfile.GFile(os.path.join(output_uri, FEATURES_CSV.format(split=split))) as f:
+            lines = sum(1 for line in f if line.strip())
+        rows[split] = lines - _CSV_HEADER_ROWS
+    return rows
 
 
 # -- the Beam graph ---------------------------------------------------------------------------------------
@@ -269,8 +310,14 @@ class ProgressLog:
             self._log()
 
 
-def summarise(tallies: list[list], quarantine: list[dict], splits: list[str], settings: TransformSettings) -> dict:
-    per_split = {s: {"examples_in": 0, "examples_out": 0, "quarantined": 0, "quarantined_by_reason": {}}
+def summarise(tallies: list[list], quarantine: list[dict], splits: list[str], settings: TransformSettings,
+              upstream: dict[str, int], written: dict[str, int], csv: dict[str, int]) -> dict:
+    """Per split: examples_upstream (what the input artifact recorded), examples_in (what Beam read),
+    examples_out (what the transform emitted), examples_written (records counted in the written files),
+    csv_rows (data rows in features_<split>.csv), quarantined."""
+    per_split = {s: {"examples_upstream": upstream[s], "examples_in": 0, "examples_out": 0,
+                     "examples_written": written[s], "csv_rows": csv[s], "quarantined": 0,
+                     "quarantined_by_reason": {}}
                  for s in splits}
     for kind, split, reason, count in tallies:
         entry = per_split[split]
@@ -284,8 +331,12 @@ def summarise(tallies: list[list], quarantine: list[dict], splits: list[str], se
     return {
         "splits": per_split,
         "counts": totals,
-        # in = out + quarantined in every split, and the quarantine file holds every quarantined example.
-        "reconciles": all(e["examples_in"] == e["examples_out"] + e["quarantined"] for e in per_split.values())
+        ledger.EXAMPLES_WRITTEN: dict(written),
+        # Per split: read = upstream's record = written + quarantined = emitted + quarantined, and the
+        # quarantine file holds every quarantined example.
+        "reconciles": all(e["examples_upstream"] == e["examples_in"] == e["examples_out"] + e["quarantined"]
+                          == e["examples_written"] + e["quarantined"] == e["csv_rows"] + e["quarantined"]
+                          for e in per_split.values())
         and len(quarantine) == totals["quarantined"],
         "quarantined_by_reason": dict(by_reason.most_common()),
         "engineered_preset": settings.engineered_preset,

@@ -76,7 +76,9 @@ def _inputs(tmp_path, config):
     return splits, expected
 
 
-def _examples_artifact(uri, splits: dict[str, list[bytes]]):
+def _examples_artifact(uri, splits: dict[str, list[bytes]], recorded=None):
+    """An Examples artifact of `splits`; `recorded` ({split: n}) is written as AudioExampleGen's summary.json
+    records the examples it wrote."""
     examples = standard_artifacts.Examples()
     examples.uri = str(uri)
     examples.split_names = artifact_utils.encode_split_names(list(splits))
@@ -86,6 +88,9 @@ def _examples_artifact(uri, splits: dict[str, list[bytes]]):
         with tf.io.TFRecordWriter(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), "GZIP") as writer:
             for record in records:
                 writer.write(record)
+    if recorded is not None:
+        with open(os.path.join(examples.uri, "summary.json"), "w") as f:
+            json.dump({"examples_written": recorded}, f)
     return examples
 
 
@@ -109,14 +114,14 @@ def _schema_artifact(uri, schema):
     return artifact
 
 
-def run_executor(tmp_path, splits, config, schema=None):
-    examples = _examples_artifact(tmp_path / "examples", splits)
+def run_executor(tmp_path, splits, config, schema=None, recorded=None, beam_args=None):
+    examples = _examples_artifact(tmp_path / "examples", splits, recorded)
     transformed, featurizer = standard_artifacts.Examples(), standard_artifacts.TransformGraph()
     transformed.uri, featurizer.uri = str(tmp_path / "transformed"), str(tmp_path / "featurizer")
     os.makedirs(transformed.uri)
     os.makedirs(featurizer.uri)
     context = base_beam_executor.BaseBeamExecutor.Context(
-        beam_pipeline_args=["--direct_num_workers=1", "--direct_running_mode=in_memory"],
+        beam_pipeline_args=beam_args or ["--direct_num_workers=1", "--direct_running_mode=in_memory"],
         tmp_dir=str(tmp_path / "tmp"), unique_id="test")
     executor.Executor(context).Do(
         {executor.EXAMPLES_KEY: [examples],
@@ -223,6 +228,43 @@ def test_every_unusable_example_is_quarantined_and_counts_reconcile(run):
     assert summary["engineered_preset"] == "quick" and summary["engineered_features"] == 308
     # No scratch files left beside the outputs.
     assert not [n for n in os.listdir(transformed.uri) if n.startswith(".")]
+
+
+def test_counts_are_checked_against_what_upstream_recorded_not_what_was_read(tmp_path):
+    """AudioExampleGen recorded more train examples than reach the transform (as when a runner drops
+    records): the transform fails, naming both figures, both artifacts and the split, instead of
+    reporting that what it read reconciles with what it wrote."""
+    from components.ledger import LedgerMismatch
+
+    config = load_config(overrides=OVERRIDES)
+    good = _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train")[:3]
+    other = _ingest(factories.VIBE_ACE, 6, "Instrumental", config, "eval")[10:11]
+    with pytest.raises(LedgerMismatch) as error:
+        run_executor(tmp_path, {"train": good, "eval": other}, config, recorded={"train": 4, "eval": 1})
+    message = str(error.value)
+    assert f"SpectrogramTransform, split 'train': read 3 examples, but AudioExampleGen {tmp_path / 'examples'} " \
+           "recorded 4 (1 missing)" in message
+    assert str(tmp_path / "transformed") in message and "'eval'" not in message
+    with open(tmp_path / "transformed" / features.SUMMARY_FILE) as f:
+        summary = json.load(f)
+    assert summary["reconciles"] is False
+    assert summary["splits"]["train"]["examples_upstream"] == 4
+    assert summary["splits"]["train"]["examples_written"] == 3 == summary["splits"]["train"]["examples_in"]
+    assert summary["examples_written"] == {"train": 3, "eval": 1}
+
+
+def test_recorded_counts_that_match_pass_and_are_passed_on(tmp_path):
+    config = load_config(overrides=OVERRIDES)
+    good = _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train")[:3]
+    transformed, _ = run_executor(tmp_path, {"train": good}, config, recorded={"train": 3})
+    with open(os.path.join(transformed.uri, features.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert summary["reconciles"] is True
+    assert summary["upstream"] == f"AudioExampleGen {tmp_path / 'examples'}"
+    assert summary["examples_written"] == {"train": 3}
+    assert [(e["what"].split(" ")[0], e["balanced"]) for e in summary["ledger"]] == [("read", True), ("wrote", True),
+                                                                                      ("wrote", True)]
+    assert summary["splits"]["train"]["csv_rows"] == 3
 
 
 def test_features_csv_is_readable_like_fmas(run):

@@ -64,7 +64,8 @@ def test_two_pushes_give_two_increasing_versions_with_manifests(trained, tiny_ar
     assert manifest["blessing_artifact"]["current_model_id"] == 7
     fingerprint = manifest["data_fingerprint"]
     assert fingerprint["examples_uri"] == tiny_artifact["examples"]
-    assert fingerprint["file_count"] == 4 and len(fingerprint["files_sha256"]) == 64  # 2 + 1 + 1 shards
+    # 2 + 1 + 1 shards and the summary.json that records them
+    assert fingerprint["file_count"] == 5 and len(fingerprint["files_sha256"]) == 64
     assert manifest["code_version"]["package_version"] == "0.1.0" and manifest["code_version"]["git_commit"]
     assert manifest["config"]["pipeline_name"] == "pusher-test" and manifest["context"] == {"run": "test"}
     assert manifest["source_model_uri"] == model_uris[1] and manifest["notes"] == []

@@ -13,12 +13,12 @@ from typing import Optional
 
 import tensorflow as tf
 
+from components.ledger import EXAMPLES_WRITTEN, SUMMARY_FILE  # AudioExampleGen's and SpectrogramTransform's
 from pipeline.config import PROJECT_ROOT
 
 FORMAT_VERSION = 1
 PACKAGE = "fma-genre-pipeline"
 GIT_COMMIT_ENV = "GENRE_PIPELINE_GIT_COMMIT"  # set by the image build, which has no .git
-SUMMARY_FILE = "summary.json"  # AudioExampleGen's and SpectrogramTransform's (components/*/executor.py)
 
 
 def data_fingerprint(examples_uri: str, split_names: list[str]) -> dict:
@@ -54,8 +54,11 @@ def data_fingerprint(examples_uri: str, split_names: list[str]) -> dict:
 
 
 def examples_per_split(summary: dict, split_names: list[str]) -> Optional[dict]:
-    """Per-split example counts from SpectrogramTransform's summary (splits.<s>.examples_out) or
-    AudioExampleGen's (examples_per_split)."""
+    """Per-split example counts: the examples the producer counted in its files (components/ledger.py),
+    or, in summaries written before that record existed, SpectrogramTransform's splits.<s>.examples_out or
+    AudioExampleGen's examples_per_split."""
+    if isinstance(summary.get(EXAMPLES_WRITTEN), dict):
+        return {s: summary[EXAMPLES_WRITTEN].get(s) for s in split_names}
     if isinstance(summary.get("examples_per_split"), dict):
         return {s: summary["examples_per_split"].get(s) for s in split_names}
     if isinstance(summary.get("splits"), dict):

@@ -130,6 +130,14 @@ def transform_summary(outputs: dict) -> dict:
         quarantine_path=os.path.join(uri, QUARANTINE_FILE))
 
 
+def ledger_section(outputs: dict) -> dict:
+    from pipeline.report import ledger
+
+    if not outputs:
+        return unavailable(_missing(outputs, "AudioExampleGen.examples"))
+    return available(**ledger.build(outputs))
+
+
 # -- data validation -----------------------------------------------------------------------------------------
 
 def statistics(outputs: dict) -> dict:
@@ -415,6 +423,7 @@ def collect(config: PipelineConfig, outputs: dict, *, evaluation: Optional[dict]
         "overview": overview(config, outputs, now.strftime("%Y-%m-%d %H:%M:%S %Z")),
         "genres": list(config.genres),
         "dataset": _guarded("the dataset summary", lambda: dataset(outputs, config.genres)),
+        "ledger": _guarded("the example ledger", lambda: ledger_section(outputs)),
         "statistics": _guarded("the TFDV statistics", lambda: statistics(outputs)),
         "skew": _guarded("the skew and drift comparison", lambda: skew_and_drift(outputs)),
         "comparison": comparison(keras, sklearn),
