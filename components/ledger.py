@@ -32,6 +32,7 @@ class Entry:
     expected: Optional[int]  # upstream's record; None when the upstream artifact recorded none
     upstream: str  # "<stage> <artifact uri>"
     quarantined: int = 0
+    output: str = ""  # this stage's own output artifact, named in the message
 
     @property
     def balanced(self) -> Optional[bool]:
@@ -45,7 +46,9 @@ class Entry:
         missing = (self.expected or 0) - self.counted - self.quarantined
         lost = f"{missing} missing" if missing > 0 else f"{-missing} more than recorded"
         return (f"{self.stage}, split {self.split!r}: {self.what} {self.counted}{quarantine} examples, but "
-                f"{self.upstream} recorded {self.expected} ({lost}). No example may be lost between stages: "
+                f"{self.upstream} recorded {self.expected} ({lost})"
+                + (f"; this stage's output: {self.output}" if self.output else "")
+                + ". No example may be lost between stages: "
                 "this is a fault in the pipeline or its runner, not bad data; re-run the stage, and report it "
                 "if it repeats")
 

@@ -53,12 +53,12 @@ def test_check_passes_balanced_entries_and_names_both_sides_of_a_loss():
     rows = ledger.check([ok, quarantine_explains, unrecorded])
     assert [r["balanced"] for r in rows] == [True, True, None]
 
-    lost = ledger.Entry("SpectrogramTransform", "train", "read", 1201, 1280, "AudioExampleGen /a/1")
+    lost = ledger.Entry("SpectrogramTransform", "train", "read", 1201, 1280, "AudioExampleGen /a/1", output="/t/2")
     with pytest.raises(ledger.LedgerMismatch) as error:
         ledger.check([ok, lost])
     message = str(error.value)
     assert "SpectrogramTransform, split 'train': read 1201" in message
-    assert "AudioExampleGen /a/1 recorded 1280 (79 missing)" in message
+    assert "AudioExampleGen /a/1 recorded 1280 (79 missing); this stage's output: /t/2." in message
     assert "Trainer" not in message  # only the entries that do not balance
 
     invented = ledger.Entry("Evaluator", "test", "evaluated", 12, 10, "SpectrogramTransform /t/1")

@@ -34,5 +34,6 @@ def check_profiled(examples_uri: str, statistics) -> list[dict]:
         path = os.path.join(artifact_utils.get_split_uri([statistics], split), statistics_gen_executor.DEFAULT_FILE_NAME)
         profiled = int(load_stats_binary(path).datasets[0].num_examples)
         entries.append(ledger.Entry("StatisticsGen", split, "profiled", profiled,
-                                    None if recorded is None else recorded.get(split), f"AudioExampleGen {examples_uri}"))
+                                    None if recorded is None else recorded.get(split), f"AudioExampleGen {examples_uri}",
+                                    output=statistics.uri))
     return ledger.check(entries)

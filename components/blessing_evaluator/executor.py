@@ -97,7 +97,7 @@ def check_evaluated(evaluation_uri: str, examples_uri: str, split: str, genres) 
         _log.warning("Evaluator: %s records no examples_written: the evaluated example count cannot be checked",
                      examples_uri)
     return ledger.check([ledger.Entry("Evaluator", split, "evaluated", int(counted or 0), expected,
-                                      f"SpectrogramTransform {examples_uri}")])
+                                      f"SpectrogramTransform {examples_uri}", output=evaluation_uri)])
 
 
 def read_best_baseline(baseline_models: list) -> Optional[BestBaseline]:

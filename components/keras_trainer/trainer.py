@@ -124,7 +124,7 @@ def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: in
     batch = global_batch_size(trainer.batch_size, replicas)
     train_files, eval_files = data.list_files(fn_args.train_files), data.list_files(fn_args.eval_files)
     data.check_examples(train_files, spec, trainer.model_family)
-    counted, upstream, source = count_and_check(fn_args.train_files, train_files, eval_files)
+    counted, upstream, source = count_and_check(fn_args.train_files, train_files, eval_files, fn_args.model_run_dir)
     cache_train = data.should_cache(counted["train"], spec, trainer.cache_megabytes)
     cache_eval = cache_train and data.should_cache(counted["train"] + counted["eval"], spec, trainer.cache_megabytes)
     steps_per_epoch = resolve_steps_per_epoch(trainer.steps_per_epoch, fn_args.train_steps, trainer.epochs)
@@ -141,7 +141,8 @@ def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: in
                   {"train": cache_train, "eval": cache_eval}, steps_per_epoch)
 
 
-def count_and_check(train_patterns, train_files: list, eval_files: list) -> tuple[dict, Optional[dict], str]:
+def count_and_check(train_patterns, train_files: list, eval_files: list, output: str = ""
+                    ) -> tuple[dict, Optional[dict], str]:
     """Counts every split's examples exactly, before any training, and checks them against what
     SpectrogramTransform recorded writing: ({split: count}, {split: recorded} or None, where from)."""
     root = ledger.artifact_root(train_patterns[0])
@@ -155,13 +156,14 @@ def count_and_check(train_patterns, train_files: list, eval_files: list) -> tupl
     if upstream is None:
         _log.warning("Trainer: %s records no examples_written: the example counts cannot be checked against "
                      "upstream (examples not written by SpectrogramTransform?)", root)
-    ledger.check([_entry(split, "read", n, upstream, source) for split, n in counted.items()])
+    ledger.check([_entry(split, "read", n, upstream, source, output) for split, n in counted.items()])
     return counted, upstream, source
 
 
-def _entry(split: str, what: str, counted: int, upstream: Optional[dict], source: str) -> ledger.Entry:
+def _entry(split: str, what: str, counted: int, upstream: Optional[dict], source: str, output: str = ""
+           ) -> ledger.Entry:
     expected = None if upstream is None else upstream.get(split)
-    return ledger.Entry("Trainer", split, what, counted, expected, source)
+    return ledger.Entry("Trainer", split, what, counted, expected, source, output=output)
 
 
 def check_scored(inputs: Inputs, metrics: dict) -> list[dict]:

@@ -80,7 +80,8 @@ def test_examples_missing_against_the_transforms_record_fail_before_training(tmp
         json.dump({"examples_written": {**counts, "train": counts["train"] + 2}}, f)
     with pytest.raises(LedgerMismatch, match=rf"Trainer, split 'train': read {counts['train']} examples, but "
                                              rf"SpectrogramTransform {artifact['examples']} recorded "
-                                             rf"{counts['train'] + 2} \(2 missing\)"):
+                                             rf"{counts['train'] + 2} \(2 missing\); this stage's output: "
+                                             rf"{tmp_path / 'out' / 'model_run'}"):
         run_trainer(artifact, str(tmp_path / "out"), small_config())
     assert not os.path.exists(os.path.join(tmp_path, "out", "model_run", trainer.HISTORY_FILE))  # nothing trained
 

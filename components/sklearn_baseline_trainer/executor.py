@@ -51,7 +51,7 @@ class Executor(base_executor.BaseExecutor):
 def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> dict:
     """Fits, evaluates and saves every configured algorithm; returns the summary written to metrics.json."""
     names, splits = load_splits(examples, settings.genres)
-    entries = ledger_entries(examples.uri, {name: len(split) for name, split in splits.items()})
+    entries = ledger_entries(examples.uri, {name: len(split) for name, split in splits.items()}, model_dir)
     train = splits["train"]
     groups = estimators.cv_groups(train.artist_ids, train.track_ids)
     algorithms = settings.baselines.algorithms
@@ -86,7 +86,7 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
     return summary
 
 
-def ledger_entries(examples_uri: str, read: dict[str, int]) -> list[dict]:
+def ledger_entries(examples_uri: str, read: dict[str, int], output: str = "") -> list[dict]:
     """What each split gave the baselines (train: fitted on; eval, test: scored on) against what
     SpectrogramTransform recorded writing; raises before any fitting when they differ."""
     upstream = ledger.recorded_examples(examples_uri)
@@ -96,7 +96,8 @@ def ledger_entries(examples_uri: str, read: dict[str, int]) -> list[dict]:
     what = {"train": "trained on"}
     return ledger.check([
         ledger.Entry("SklearnBaselineTrainer", split, what.get(split, "scored"), n,
-                     None if upstream is None else upstream.get(split), f"SpectrogramTransform {examples_uri}")
+                     None if upstream is None else upstream.get(split), f"SpectrogramTransform {examples_uri}",
+                     output=output)
         for split, n in read.items()])
 
 

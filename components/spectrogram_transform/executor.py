@@ -199,7 +199,7 @@ def ledger_entries(summary: dict, upstream_source: str, output_uri: str) -> list
     entries = []
     for split, e in summary["splits"].items():
         entries.append(ledger.Entry("SpectrogramTransform", split, "read", e["examples_in"], e["examples_upstream"],
-                                    upstream_source))
+                                    upstream_source, output=output_uri))
         entries.append(ledger.Entry("SpectrogramTransform", split, f"wrote (counted in {output_uri})",
                                     e["examples_written"], e["examples_upstream"], upstream_source,
                                     quarantined=e["quarantined"]))
