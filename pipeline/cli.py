@@ -12,6 +12,7 @@ import time
 import warnings
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
+from components.ledger import LedgerMismatch
 from pipeline.config import CONFIG_ENV_VAR, load_config
 
 
@@ -162,6 +163,9 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except LedgerMismatch as e:  # a stage lost (or invented) examples: the message names both sides
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
