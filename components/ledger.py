@@ -10,11 +10,14 @@ the stage is missing from them too.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Optional, Sequence
 
 SUMMARY_FILE = "summary.json"  # at the root of an Examples artifact
 EXAMPLES_WRITTEN = "examples_written"
+
+_log = logging.getLogger(__name__)
 
 
 class LedgerMismatch(RuntimeError):
@@ -102,6 +105,24 @@ def recorded_examples(examples_uri: str) -> Optional[dict[str, int]]:
     if not isinstance(written, dict):
         return None
     return {str(split): int(n) for split, n in written.items()}
+
+
+def against_record(stage: str, examples_uri: str, producer: str, counts: dict[str, tuple[str, int]],
+                   output: str = "") -> list[Entry]:
+    """`stage`'s counts, {split: (what, n)}, as entries against what `producer` recorded writing in
+    examples_uri. A split named "a,b" is expected to hold the sum of both; a split the record leaves out
+    was recorded as 0. Without a record (Examples made outside this pipeline) the entries are unchecked
+    and a warning says so."""
+    recorded = recorded_examples(examples_uri)
+    if recorded is None:
+        _log.warning("%s: %s records no %s (not written by %s?): its example counts cannot be checked against "
+                     "upstream", stage, examples_uri, EXAMPLES_WRITTEN, producer)
+
+    def expected(split: str) -> Optional[int]:
+        return None if recorded is None else sum(recorded.get(part, 0) for part in split.split(","))
+
+    return [Entry(stage, split, what, n, expected(split), f"{producer} {examples_uri}", output=output)
+            for split, (what, n) in counts.items()]
 
 
 def artifact_root(split_pattern: str) -> str:

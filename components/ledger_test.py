@@ -66,5 +66,17 @@ def test_check_passes_balanced_entries_and_names_both_sides_of_a_loss():
         ledger.check([invented])
 
 
+def test_entries_against_the_producers_record(tmp_path):
+    assert [e.expected for e in ledger.against_record("Trainer", str(tmp_path), "SpectrogramTransform",
+                                                      {"train": ("read", 5)})] == [None]  # no record: unchecked
+    (tmp_path / "summary.json").write_text(json.dumps({"examples_written": {"train": 5, "eval": 2, "test": 3}}))
+    entries = ledger.against_record("Evaluator", str(tmp_path), "SpectrogramTransform",
+                                    {"train": ("read", 5), "eval,test": ("evaluated", 4), "extra": ("read", 1)},
+                                    output="/out")
+    assert [(e.split, e.expected, e.balanced) for e in entries] == [
+        ("train", 5, True), ("eval,test", 5, False), ("extra", 0, False)]
+    assert entries[0].upstream == f"SpectrogramTransform {tmp_path}" and entries[0].output == "/out"
+
+
 def test_artifact_root_of_a_split_pattern():
     assert ledger.artifact_root("/p/Transform/transformed_examples/6/Split-train/*") == "/p/Transform/transformed_examples/6"

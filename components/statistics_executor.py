@@ -28,12 +28,9 @@ def check_profiled(examples_uri: str, statistics) -> list[dict]:
     """Examples each split's statistics describe against what the Examples' producer recorded writing."""
     from tensorflow_data_validation import load_stats_binary
 
-    recorded = ledger.recorded_examples(examples_uri)
-    entries = []
+    counts = {}
     for split in artifact_utils.decode_split_names(statistics.split_names):
         path = os.path.join(artifact_utils.get_split_uri([statistics], split), statistics_gen_executor.DEFAULT_FILE_NAME)
-        profiled = int(load_stats_binary(path).datasets[0].num_examples)
-        entries.append(ledger.Entry("StatisticsGen", split, "profiled", profiled,
-                                    None if recorded is None else recorded.get(split), f"AudioExampleGen {examples_uri}",
-                                    output=statistics.uri))
-    return ledger.check(entries)
+        counts[split] = ("profiled", int(load_stats_binary(path).datasets[0].num_examples))
+    return ledger.check(ledger.against_record("StatisticsGen", examples_uri, "AudioExampleGen", counts,
+                                              statistics.uri))

@@ -91,13 +91,8 @@ def check_evaluated(evaluation_uri: str, examples_uri: str, split: str, genres) 
     """TFMA's example count against the examples SpectrogramTransform recorded writing to the evaluated
     split(s); raises LedgerMismatch (nothing is blessed) when they differ."""
     counted = read_evaluation(evaluation_uri, genres)["overall"]["example_count"]
-    upstream = ledger.recorded_examples(examples_uri)
-    expected = None if upstream is None else sum(upstream.get(s, 0) for s in split.split(","))
-    if upstream is None:
-        _log.warning("Evaluator: %s records no examples_written: the evaluated example count cannot be checked",
-                     examples_uri)
-    return ledger.check([ledger.Entry("Evaluator", split, "evaluated", int(counted or 0), expected,
-                                      f"SpectrogramTransform {examples_uri}", output=evaluation_uri)])
+    return ledger.check(ledger.against_record("Evaluator", examples_uri, "SpectrogramTransform",
+                                              {split: ("evaluated", int(counted or 0))}, evaluation_uri))
 
 
 def read_best_baseline(baseline_models: list) -> Optional[BestBaseline]:

@@ -40,6 +40,7 @@ CONFIG_KEY = "config"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 TEST_SPLIT = "test"
+_PRODUCER = "SpectrogramTransform"  # of the examples the Trainer reads
 
 
 def run_fn(fn_args) -> None:
@@ -69,7 +70,7 @@ def run_fn(fn_args) -> None:
     planned_epochs = trainer.epochs + (trainer.mobilenet.fine_tune_epochs if fine_tunes else 0)
 
     metrics = final_metrics(built.model, inputs, fn_args.train_files, config.genres)
-    metrics["examples"] = {split: n for split, n in inputs.counted.items()}
+    metrics["examples"] = dict(inputs.counted)
     metrics["ledger"] = check_scored(inputs, metrics)
     metrics["model_family"] = trainer.model_family
     metrics["training"] = {
@@ -113,8 +114,7 @@ class Inputs:
     train: object  # tf.data.Dataset
     eval: object
     counted: dict  # {split: examples in its files, counted exactly}
-    upstream: Optional[dict]  # {split: examples SpectrogramTransform recorded writing}, None when unrecorded
-    upstream_source: str
+    examples_uri: str  # the transformed Examples artifact, whose summary.json records what was written
     cached: dict
     steps_per_epoch: Optional[int]
 
@@ -124,7 +124,8 @@ def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: in
     batch = global_batch_size(trainer.batch_size, replicas)
     train_files, eval_files = data.list_files(fn_args.train_files), data.list_files(fn_args.eval_files)
     data.check_examples(train_files, spec, trainer.model_family)
-    counted, upstream, source = count_and_check(fn_args.train_files, train_files, eval_files, fn_args.model_run_dir)
+    examples_uri = ledger.artifact_root(fn_args.train_files[0])
+    counted = count_and_check(examples_uri, fn_args.train_files, train_files, eval_files, fn_args.model_run_dir)
     cache_train = data.should_cache(counted["train"], spec, trainer.cache_megabytes)
     cache_eval = cache_train and data.should_cache(counted["train"] + counted["eval"], spec, trainer.cache_megabytes)
     steps_per_epoch = resolve_steps_per_epoch(trainer.steps_per_epoch, fn_args.train_steps, trainer.epochs)
@@ -137,42 +138,29 @@ def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: in
                               repeat=steps_per_epoch is not None, files=train_files)
     evaluation = data.make_dataset(eval_files, spec, batch, training=False, cache=cache_eval,
                                    drop_remainder=drop_remainder, files=eval_files)
-    return Inputs(spec, batch, train_files, eval_files, train, evaluation, counted, upstream, source,
+    return Inputs(spec, batch, train_files, eval_files, train, evaluation, counted, examples_uri,
                   {"train": cache_train, "eval": cache_eval}, steps_per_epoch)
 
 
-def count_and_check(train_patterns, train_files: list, eval_files: list, output: str = ""
-                    ) -> tuple[dict, Optional[dict], str]:
+def count_and_check(examples_uri: str, train_patterns, train_files: list, eval_files: list, output: str = ""
+                    ) -> dict:
     """Counts every split's examples exactly, before any training, and checks them against what
-    SpectrogramTransform recorded writing: ({split: count}, {split: recorded} or None, where from)."""
-    root = ledger.artifact_root(train_patterns[0])
+    SpectrogramTransform recorded writing; {split: count}."""
     files = {"train": train_files, "eval": eval_files}
     test_pattern, _ = test_split_pattern(train_patterns)
     if test_pattern:
         files[TEST_SPLIT] = data.list_files([test_pattern])
     counted = {split: ledger.count_records(paths) for split, paths in files.items()}
-    upstream = ledger.recorded_examples(root)
-    source = f"SpectrogramTransform {root}"
-    if upstream is None:
-        _log.warning("Trainer: %s records no examples_written: the example counts cannot be checked against "
-                     "upstream (examples not written by SpectrogramTransform?)", root)
-    ledger.check([_entry(split, "read", n, upstream, source, output) for split, n in counted.items()])
-    return counted, upstream, source
-
-
-def _entry(split: str, what: str, counted: int, upstream: Optional[dict], source: str, output: str = ""
-           ) -> ledger.Entry:
-    expected = None if upstream is None else upstream.get(split)
-    return ledger.Entry("Trainer", split, what, counted, expected, source, output=output)
+    ledger.check(ledger.against_record("Trainer", examples_uri, _PRODUCER,
+                                       {split: ("read", n) for split, n in counted.items()}, output))
+    return counted
 
 
 def check_scored(inputs: Inputs, metrics: dict) -> list[dict]:
     """What the model was trained on and scored on, against upstream's record; the ledger rows."""
-    entries = [_entry("train", "trained on", inputs.counted["train"], inputs.upstream, inputs.upstream_source)]
-    for split in ("eval", TEST_SPLIT):
-        if metrics.get(split):
-            entries.append(_entry(split, "scored", metrics[split]["examples"], inputs.upstream, inputs.upstream_source))
-    return ledger.check(entries)
+    counts = {"train": ("trained on", inputs.counted["train"])}
+    counts.update({split: ("scored", metrics[split]["examples"]) for split in ("eval", TEST_SPLIT) if metrics.get(split)})
+    return ledger.check(ledger.against_record("Trainer", inputs.examples_uri, _PRODUCER, counts))
 
 
 def final_metrics(model, inputs: Inputs, train_patterns, genres) -> dict:

@@ -89,16 +89,9 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
 def ledger_entries(examples_uri: str, read: dict[str, int], output: str = "") -> list[dict]:
     """What each split gave the baselines (train: fitted on; eval, test: scored on) against what
     SpectrogramTransform recorded writing; raises before any fitting when they differ."""
-    upstream = ledger.recorded_examples(examples_uri)
-    if upstream is None:
-        _log.warning("SklearnBaselineTrainer: %s records no examples_written: the example counts cannot be "
-                     "checked against upstream", examples_uri)
-    what = {"train": "trained on"}
-    return ledger.check([
-        ledger.Entry("SklearnBaselineTrainer", split, what.get(split, "scored"), n,
-                     None if upstream is None else upstream.get(split), f"SpectrogramTransform {examples_uri}",
-                     output=output)
-        for split, n in read.items()])
+    counts = {split: ("trained on" if split == "train" else "scored", n) for split, n in read.items()}
+    return ledger.check(ledger.against_record("SklearnBaselineTrainer", examples_uri, "SpectrogramTransform", counts,
+                                              output))
 
 
 def _evaluate(estimator, split: SplitData, genres) -> dict:
