@@ -1,5 +1,7 @@
-"""A fix for a data-loss race in Apache Beam's portable runner (the DirectRunner's FnApiRunner), installed
-whenever `components` is imported.
+"""A fix for a data-loss race in Apache Beam's portable runner (the DirectRunner's FnApiRunner). `install()`
+runs before any Beam pipeline: in local_runner.run (every component of a local run shares that process) and
+in the executors that run Beam (AudioExampleGen, SpectrogramTransform, StatisticsGen through
+components/statistics_executor.py, the Evaluator), which is what a Kubeflow or Vertex container runs.
 
 The bug (Beam 2.59, still present in the version this project pins): the runner sends each worker a
 bundle's input through a `TimeBasedBufferingClosableOutputStream` (`DATA_BUFFER_TIME_LIMIT_MS = 1000` in

@@ -78,14 +78,14 @@ def cmd_run_local(args) -> int:
     configure_logging(log_file)
     print(f"Full log: {log_file}")
     outputs = local_runner.run(config)
-    print("\nPipeline finished. Outputs:\n" + local_runner.describe_outputs(outputs, config))
+    from pipeline.report import ledger
+
+    balance = ledger.build(outputs)
+    print("\nPipeline finished. Outputs:\n" + local_runner.describe_outputs(outputs, config, balance))
     print(f"Full log:        {log_file}")
     from pipeline.report import write_report
 
     print(f"Run report:      {write_report(config)}  (open it in a browser; `make report` rewrites it)")
-    from pipeline.report import ledger
-
-    balance = ledger.build(outputs)
     if not balance["balanced"]:
         print("error: the run's example ledger does not balance (see the table above): "
               + "; ".join(balance["mismatches"]), file=sys.stderr)

@@ -175,7 +175,9 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] = None) -> str:
+def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] = None,
+                     ledger: Optional[dict] = None) -> str:
+    """The run summary; `ledger` is ledger_view.build(outputs) when the caller has built it already."""
     lines = []
     examples = outputs.get("AudioExampleGen.examples")
     if examples:
@@ -211,7 +213,7 @@ def describe_outputs(outputs: dict[str, str], config: Optional[PipelineConfig] =
         lines.append(f"Transformed:     {transformed}  (quarantine: {TRANSFORM_QUARANTINE})")
     lines.extend(describe_models(outputs))
     lines.extend(describe_blessing(outputs, config))
-    lines.extend(ledger_view.lines(ledger_view.build(outputs)))
+    lines.extend(ledger_view.lines(ledger or ledger_view.build(outputs)))
     if config is not None:
         lines.append(f"Pipeline root:   {config.pipeline_root}")
         lines.append(f"MLMD database:   {config.metadata_path}")

@@ -19,10 +19,10 @@ SPLITS = ("train", "eval", "test")
 
 def _row(stage: str, what: str, count: Optional[int], expected: Optional[int], expected_from: str,
          quarantined: int = 0) -> dict:
-    if count is None or expected is None:
-        status = UNCHECKED
-    else:
-        status = OK if count + quarantined == expected else MISMATCH
+    from components.ledger import Entry  # the one rule of what balances
+
+    balanced = None if count is None else Entry(stage, "", what, count, expected, expected_from, quarantined).balanced
+    status = {True: OK, False: MISMATCH, None: UNCHECKED}[balanced]
     return {"stage": stage, "what": what, "count": count, "quarantined": quarantined, "expected": expected,
             "expected_from": expected_from, "status": status}
 
