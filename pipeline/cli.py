@@ -69,10 +69,9 @@ def configure_logging(log_file: str | None = None) -> None:
         root.addHandler(file_handler)
 
 
-def cmd_run_local(args) -> int:
+def cmd_run_local(args, config) -> int:
     from pipeline import local_runner
 
-    config = load_config(args.config, args.overrides)
     log_file = config.resolve(os.path.join(config.output_root, config.pipeline_name, "logs",
                                            time.strftime("run-local-%Y%m%d-%H%M%S.log")))
     configure_logging(log_file)
@@ -93,25 +92,22 @@ def cmd_run_local(args) -> int:
     return 0
 
 
-def cmd_demo_data(args) -> int:
+def cmd_demo_data(args, config) -> int:
     from pipeline.demo_data import ensure_demo_dataset
 
-    config = load_config(args.config, args.overrides)
     ensure_demo_dataset(config.demo, config.genres, config.resolve(config.demo.root))
     print(f"Demo dataset ready: {config.audio_root} and {config.metadata_dir}")
     return 0
 
 
-def cmd_show_config(args) -> int:
-    config = load_config(args.config, args.overrides)
+def cmd_show_config(args, config) -> int:
     print(config.model_dump_json(indent=2))
     return 0
 
 
-def cmd_outputs(args) -> int:
+def cmd_outputs(args, config) -> int:
     from pipeline import local_runner
 
-    config = load_config(args.config, args.overrides)
     outputs = local_runner.latest_outputs(config)
     if not outputs:
         print(f"No run of {config.pipeline_name} recorded in {config.metadata_path}; run `make run-local` first.")
@@ -157,9 +153,14 @@ def main(argv=None) -> int:
         add_config_arguments(command)
         command.set_defaults(func=func)
     args = parser.parse_args(argv)
+    try:  # before anything heavy is imported, so a bad setting comes back at once
+        config = load_config(args.config, args.overrides)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     configure_logging()
     try:
-        return args.func(args)
+        return args.func(args, config)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

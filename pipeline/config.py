@@ -11,8 +11,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline.config_errors import ConfigError, validation_problems, yaml_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -534,29 +537,62 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     for key in keys[:-1]:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
-            raise ValueError(f"cannot set {dotted}: {key} is not a section")
+            raise ConfigError(f"--set {dotted}=...: cannot set {dotted}: {key} is not a section")
     node[keys[-1]] = value
+
+
+def _read_yaml_file(path: str) -> dict[str, Any]:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"config file {path} is a directory, not a YAML file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(yaml_problem(e, f"config file {path}")) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}): is it a YAML file?") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at top level (section: key: value)")
+    return tree
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: must look like section.key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        return key, yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as e:
+        # Columns counted in the whole KEY=VALUE the user typed.
+        raise ConfigError(yaml_problem(e, f"--set {item}", column_offset=len(item) - len(raw))) from None
 
 
 def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None) -> PipelineConfig:
     """Defaults, then the YAML file (argument, else $GENRE_PIPELINE_CONFIG), then `key=value` overrides.
 
     Override values are parsed as YAML scalars, so `audio.segment_seconds=3` gives a number and
-    `dataset.audio_root=` an empty string.
+    `dataset.audio_root=` an empty string. Any problem is a ConfigError (a ValueError) of one line per
+    problem, naming the file (with line and column for YAML syntax) or the `--set`, and the key; a
+    misspelled key comes with the closest valid one.
     """
     path = path or os.environ.get(CONFIG_ENV_VAR) or None
-    tree: dict[str, Any] = {}
-    if path:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"config file {path} does not exist")
-        with open(path, encoding="utf-8") as f:
-            tree = yaml.safe_load(f) or {}
-        if not isinstance(tree, dict):
-            raise ValueError(f"config file {path} must hold a mapping at top level")
+    tree = _read_yaml_file(path) if path else {}
+    overridden: dict[str, str] = {}
     for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like section.key=value")
-        key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw else ""
-        _set_dotted(tree, key.strip(), value)
-    return PipelineConfig.model_validate(tree)
+        key, value = _parse_override(item)
+        _set_dotted(tree, key, value)
+        overridden[key] = item
+
+    def origin_of(key: str) -> str:
+        for dotted, item in overridden.items():
+            if key == dotted or key.startswith(dotted + ".") or dotted.startswith(key + "."):
+                return f"--set {item}"
+        return f"config file {path}" if path else "config"
+
+    try:
+        return PipelineConfig.model_validate(tree)
+    except pydantic.ValidationError as e:
+        raise ConfigError("\n".join(validation_problems(e, PipelineConfig, origin_of))) from None

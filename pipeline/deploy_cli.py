@@ -66,18 +66,19 @@ def describe(compiled) -> str:
 
 
 def cmd_compile(args) -> int:
+    config = config_from_args(args, args.target)  # before TFX is imported: bad settings come back at once
     from pipeline.kubeflow_runner import compile_pipeline
 
-    compiled = compile_pipeline(config_from_args(args, args.target), args.target)
+    compiled = compile_pipeline(config, args.target)
     print(describe(compiled))
     return 0
 
 
 def cmd_submit(args) -> int:
+    config = config_from_args(args, args.target)  # before TFX is imported: bad settings come back at once
     from pipeline import submit
     from pipeline.kubeflow_runner import compile_pipeline
 
-    config = config_from_args(args, args.target)
     compiled = compile_pipeline(config, args.target)
     print(describe(compiled))
     if args.target == "kubeflow":

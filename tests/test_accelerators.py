@@ -1,10 +1,10 @@
 """Accelerator specs: parsing, GKE placement, Vertex names, and errors that list the valid choices."""
 import pytest
 from google.cloud.aiplatform_v1.types.accelerator_type import AcceleratorType
-from pydantic import ValidationError
 
 from pipeline.accelerators import GPU_TYPES, TPU_TYPES, AcceleratorError, parse_accelerator
 from pipeline.config import load_config
+from pipeline.config_errors import ConfigError
 from pipeline.deploy_cli import accelerator_override
 
 
@@ -82,7 +82,7 @@ def test_every_vertex_name_is_an_aiplatform_accelerator_type():
 def test_config_validates_and_normalises_accelerators():
     config = load_config(overrides=["deploy.accelerators.Trainer=gpu:nvidia-l4"])
     assert config.deploy.accelerators == {"Trainer": "gpu:nvidia-l4:1"}
-    with pytest.raises(ValidationError, match=r"unsupported topology 1x4.*valid topologies: \['1x1', '2x2', '2x4'\]"):
+    with pytest.raises(ConfigError, match=r"unsupported topology 1x4.*valid topologies: \['1x1', '2x2', '2x4'\]"):
         load_config(overrides=["deploy.accelerators.Trainer=tpu:tpu-v5-lite-podslice:1x4"])
 
 
