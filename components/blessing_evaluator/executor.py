@@ -9,10 +9,12 @@ After: decision.json in the blessing's uri and the checks as custom properties o
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any, Optional
 
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_artifacts
@@ -28,7 +30,7 @@ from components.blessing_evaluator.results import (
 from components.json_files import read_json, write_json
 from components.keras_trainer.serving import load_serving_model
 from components.sklearn_baseline_trainer.serialization import SUMMARY_FILE
-from components.versioned_pusher.versions import newest_version
+from components.versioned_pusher.versions import UnverifiedVersion, newest_version, verify_version
 
 BASELINE_MODELS_KEY = "baseline_models"
 BLESSING_POLICY_KEY = "blessing_policy"
@@ -131,16 +133,35 @@ def _previous_from_destination(destination: str, candidate, evaluation_uri: str
     newest = newest_version(destination)
     if newest is None:
         return PreviousModel(skipped_reason=f"no blessed model before (nothing pushed to {destination})"), None
-    problem = _incompatibility(candidate, newest.model_dir)
-    if problem:
-        return PreviousModel(skipped_reason=problem, version=newest.version), None
     artifact = standard_artifacts.Model()
     artifact.uri = os.path.join(evaluation_uri, PUSHED_BASELINE_DIR)
     # A copy, not a reference: the standard executor loads <uri>/Format-Serving, and the evaluation stays
     # reproducible when old versions are deleted from the destination.
-    io_utils.copy_dir(newest.model_dir, path_utils.serving_model_path(artifact.uri))
+    copy = path_utils.serving_model_path(artifact.uri)
+    try:
+        # Loading a SavedModel runs its graph: a version whose files do not match its manifest's model_digest
+        # (planted, altered, or pushed before digests) is never loaded, and neither is a copy that does not
+        # (changed while copied). It is no valid baseline: the check is skipped with the reason in
+        # decision.json (floor and baselines still apply), and a blessed candidate is pushed above it.
+        verify_version(newest)
+        io_utils.copy_dir(newest.model_dir, copy)
+        verify_version(dataclasses.replace(newest, model_dir=copy))
+    except UnverifiedVersion as error:
+        _log.warning("Evaluator: not loading the newest pushed version of %s: %s", destination, error)
+        _remove(artifact.uri)
+        return PreviousModel(skipped_reason=f"no valid blessed model in {destination}: {error}; not loaded, no "
+                                            "regression check", version=newest.version), None
+    problem = _incompatibility(candidate, copy)
+    if problem:
+        _remove(artifact.uri)
+        return PreviousModel(skipped_reason=problem.replace(copy, newest.model_dir), version=newest.version), None
     _log.info("Evaluator: latest blessed model: version %d of %s", newest.version, destination)
     return PreviousModel(uri=newest.model_dir, version=newest.version), artifact
+
+
+def _remove(directory: str) -> None:
+    if tf.io.gfile.exists(directory):
+        tf.io.gfile.rmtree(directory)
 
 
 def _incompatibility(candidate, previous_model_dir: str) -> Optional[str]:

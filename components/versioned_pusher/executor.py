@@ -2,14 +2,17 @@
 and write its manifest beside it; an unblessed model writes nothing there.
 
 Unlike the standard Pusher it never reuses a version directory (the standard one skips the copy when its
-unix-second version exists, and its io_utils.copy_dir deletes an existing target first), and it does not
-copy the model a second time into the PushedModel artifact: that artifact gets push_result.json instead.
+unix-second version exists, and its io_utils.copy_dir deletes an existing target first), it claims a number
+atomically before writing (see `push`), it does not publish a model the destination already holds, and it
+does not copy the model a second time into the PushedModel artifact: that artifact gets push_result.json.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import socket
+import uuid
 from typing import Callable, Optional
 
 import tensorflow as tf
@@ -23,7 +26,7 @@ from components.blessing_evaluator.results import DECISION_FILE
 from components.json_files import write_json
 from components.versioned_pusher import versions
 from components.versioned_pusher.versions import PUSH_RESULT_FILE
-from components.versioned_pusher.manifest import build_manifest, data_fingerprint
+from components.versioned_pusher.manifest import build_manifest, data_fingerprint, utc_now
 
 MODEL_KEY = "model"
 MODEL_BLESSING_KEY = "model_blessing"
@@ -62,25 +65,43 @@ class Executor(base_executor.BaseExecutor):
             return
 
         serving_dir = serving_model_dir(model)
-        newest = versions.newest_version(destination)
-        if newest is not None and newest.manifest.get("source_model_uri") == model.uri:
-            # A re-run that blesses the same model again (its Evaluator re-ran because the resolver now finds
-            # this model as the latest blessed one) must not publish a duplicate version.
-            _log.info("Pusher: %s is already the newest version (%d) under %s; nothing copied", model.uri,
-                      newest.version, destination)
-            pushed = newest
+        digest = versions.model_digest(serving_dir)
+        pushed = version_holding(destination, digest)
+        already = pushed is not None
+        if already:
+            # One model, one version: a model already at the destination (the same content digest, whichever
+            # version holds it, newest or not) is not published again; this push points at that version.
+            _log.info("Pusher: %s is already pushed to %s as version %d (model_digest %s); nothing copied",
+                      model.uri, destination, pushed.version, digest["sha256"])
         else:
             pushed = push(serving_dir, destination,
-                          _manifest_builder(model, serving_dir, blessing, decision, examples, context))
+                          _manifest_builder(model, serving_dir, blessing, decision, examples, context), digest=digest)
         pushed_model.set_int_custom_property(PUSHED_PROPERTY, 1)
         pushed_model.set_string_custom_property(DESTINATION_PROPERTY, pushed.model_dir)
         pushed_model.set_string_custom_property(VERSION_PROPERTY, str(pushed.version))
         write_json(os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
-                    {"pushed": True, "destination": destination, "version": pushed.version,
-                     "model_dir": pushed.model_dir, "manifest_path": pushed.manifest_path,
+                    {"pushed": True, "already_pushed": already, "destination": destination,
+                     "version": pushed.version, "model_dir": pushed.model_dir, "manifest_path": pushed.manifest_path,
                      "manifest": pushed.manifest, "reasons": []})
-        _log.info("Pusher: pushed %s as version %d: %s (manifest %s)", model.uri, pushed.version, pushed.model_dir,
-                  pushed.manifest_path)
+        if not already:
+            _log.info("Pusher: pushed %s as version %d: %s (manifest %s)", model.uri, pushed.version,
+                      pushed.model_dir, pushed.manifest_path)
+
+
+def version_holding(destination: str, digest: dict) -> Optional[versions.PushedVersion]:
+    """The newest complete version whose manifest records this model_digest and whose files still match it;
+    None when no version holds the model (versions that fail verification do not count, with a warning)."""
+    for pushed in reversed(versions.list_versions(destination)):
+        recorded = pushed.manifest.get("model_digest")
+        if not isinstance(recorded, dict) or recorded.get("sha256") != digest["sha256"]:
+            continue
+        try:
+            versions.verify_version(pushed)
+        except versions.UnverifiedVersion as e:
+            _log.warning("Pusher: not counting version %d as holding this model: %s", pushed.version, e)
+            continue
+        return pushed
+    return None
 
 
 def _manifest_builder(model, serving_dir: str, blessing, decision: Optional[dict], examples,
@@ -133,67 +154,114 @@ def read_model_info(serving_dir: str) -> dict:
         raise NotAServingModel(f"{e}; nothing was pushed") from e
 
 
-def push(serving_dir: str, destination: str, manifest_for: Callable[[int], dict]) -> versions.PushedVersion:
-    """Copy the SavedModel to a new version directory (saved_model.pb last: TF Serving loads a version once
-    that file is there), then write the manifest. A failure removes the directory this push created."""
+def push(serving_dir: str, destination: str, manifest_for: Callable[[int], dict], digest: Optional[dict] = None,
+         push_id: Optional[str] = None) -> versions.PushedVersion:
+    """Publish the SavedModel as a new version; never touches what another push wrote.
+
+    1. Claim a number: create `<version>.claim.json` (holding this push's id) with create-if-absent, the
+       one atomic step (`versions.create_if_absent`); a number whose claim exists belongs to someone else.
+    2. Copy the SavedModel into `<version>/` (saved_model.pb last: TF Serving loads a version once that file
+       is there), refusing to overwrite anything, and check the copy's digest against the source's.
+    3. Publish: create `<version>.manifest.json` (with model_digest and push_id) with create-if-absent.
+    A failure removes exactly the files and directories this push created, then its claim; the claim of a
+    published version stays (it records the push id and keeps the number used)."""
+    push_id = push_id or uuid.uuid4().hex
+    versions.check_atomic_create(destination)
     tf.io.gfile.makedirs(destination)
-    version = _claim_version(destination)
+    digest = digest or versions.model_digest(serving_dir)
+    version = _claim_version(destination, push_id)
     target = versions.version_dir(destination, version)
+    manifest_path = versions.manifest_path(destination, version)
+    created: list[tuple[str, str]] = []  # ("file" | "dir", path) in creation order
     try:
-        _copy_saved_model(serving_dir, target)
-        manifest = manifest_for(version)
-        manifest_path = versions.manifest_path(destination, version)
-        # Written beside, then renamed: a reader never sees half a manifest.
-        write_json(manifest_path + ".partial", manifest)
-        tf.io.gfile.rename(manifest_path + ".partial", manifest_path, overwrite=False)
+        _copy_saved_model(serving_dir, target, created)
+        copied = versions.model_digest(target)
+        if copied["sha256"] != digest["sha256"]:
+            raise RuntimeError(f"the copy in {target} does not match the model in {serving_dir} (model_digest "
+                               f"{copied['sha256']} != {digest['sha256']})")
+        manifest = {**manifest_for(version), "model_digest": digest, "push_id": push_id}
+        if not _create_owned(manifest_path, manifest, push_id):
+            raise RuntimeError(f"{manifest_path} already exists, written by another push")
     except BaseException:
-        _log.error("Pusher: push to %s failed; removing the unfinished version %d", destination, version)
-        for leftover in (target, versions.manifest_path(destination, version) + ".partial"):
-            try:
-                if tf.io.gfile.isdir(leftover):
-                    tf.io.gfile.rmtree(leftover)
-                elif tf.io.gfile.exists(leftover):
-                    tf.io.gfile.remove(leftover)
-            except Exception:  # the push's own error is the one to report
-                _log.exception("Pusher: could not remove %s", leftover)
+        _log.error("Pusher: push %s to %s failed; removing what it wrote for version %d", push_id, destination,
+                   version)
+        _remove_own(created, versions.claim_path(destination, version))
         raise
     return versions.PushedVersion(version, target, manifest_path, manifest)
 
 
-def _claim_version(destination: str) -> int:
-    """A version number whose directory this call created. Locally os.mkdir is atomic, so two concurrent
-    pushes cannot share a version; object stores have no atomic mkdir, so there the exists check plus
-    copies that refuse to overwrite (`_copy_saved_model`) are what guard an existing version."""
+def _create_owned(path: str, record: dict, push_id: str) -> bool:
+    """create_if_absent of a JSON record; True when the file now holds this push's record. A retried upload
+    whose first attempt did succeed sees its own object: the push id tells."""
+    if versions.create_if_absent(path, (json.dumps(record, indent=2) + "\n").encode("utf-8")):
+        return True
+    try:
+        return json.loads(versions.read_text(path)).get("push_id") == push_id
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def _claim_version(destination: str, push_id: str) -> int:
+    """A version number whose claim this push created, and under which nothing exists yet."""
     for _ in range(_CLAIM_ATTEMPTS):
         version = versions.next_version(destination)
-        target = versions.version_dir(destination, version)
-        if versions.is_remote(destination):
-            if not tf.io.gfile.exists(target):
-                return version
-            continue
-        try:
-            os.mkdir(target)
-            return version
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not claim a new version directory under {destination} in {_CLAIM_ATTEMPTS} tries")
+        claim = {"push_id": push_id, "version": version, "claimed_at": utc_now(), "host": socket.gethostname(),
+                 "pid": os.getpid()}
+        if not _create_owned(versions.claim_path(destination, version), claim, push_id):
+            continue  # another push claimed it first
+        if {str(version), f"{version}{versions.MANIFEST_SUFFIX}"} & set(versions.listdir(destination)):
+            continue  # written by a pusher that takes no claims (before claims existed): our claim stays, unused
+        return version
+    raise RuntimeError(f"could not claim a new version under {destination} in {_CLAIM_ATTEMPTS} tries")
 
 
-def _copy_saved_model(source: str, target: str) -> None:
+def _copy_saved_model(source: str, target: str, created: list) -> None:
+    """Copies source into target (which must not exist), recording in `created` each directory and file
+    this call created; never overwrites."""
     last = []
     for directory, _, names in tf.io.gfile.walk(source):
         # walk yields directories prefixed by `source` (os.path.relpath would mangle gs:// URLs).
         relative = directory[len(source.rstrip("/")):].strip("/")
-        destination_dir = os.path.join(target, relative) if relative else target
-        tf.io.gfile.makedirs(destination_dir)
+        destination_dir = versions.join(target, relative) if relative else target
+        if not tf.io.gfile.exists(destination_dir):
+            tf.io.gfile.makedirs(destination_dir)
+            created.append(("dir", destination_dir))
         for name in names:
-            pair = (os.path.join(directory, name), os.path.join(destination_dir, name))
+            pair = (versions.join(directory.rstrip("/"), name), versions.join(destination_dir, name))
             if name == versions.SAVED_MODEL_FILE and not relative:
                 last.append(pair)
             else:
                 tf.io.gfile.copy(*pair, overwrite=False)
+                created.append(("file", pair[1]))
     for pair in last:
         tf.io.gfile.copy(*pair, overwrite=False)
+        created.append(("file", pair[1]))
+
+
+def _remove_own(created: list, claim: str) -> None:
+    """Removes the files and (then empty) directories one push created, newest first, and finally its claim
+    (only when everything else went: a number with leftovers stays claimed). Never removes a directory
+    that is not empty, nor anything it did not create."""
+    complete = True
+    for kind, path in reversed(created):
+        try:
+            if kind == "file":
+                tf.io.gfile.remove(path)
+            elif versions.is_remote(path):
+                # Object stores have no empty-directory removal in gfile; the version is claimed by this push,
+                # so an empty listing stays empty.
+                if tf.io.gfile.isdir(path) and not tf.io.gfile.listdir(path):
+                    tf.io.gfile.rmtree(path)
+            else:
+                os.rmdir(path)  # fails when not empty
+        except Exception:  # the push's own error is the one to report
+            complete = False
+            _log.exception("Pusher: could not remove %s", path)
+    if complete:
+        try:
+            tf.io.gfile.remove(claim)
+        except Exception:
+            _log.exception("Pusher: could not remove its claim %s", claim)
 
 
 def _string_property(artifact, name: str) -> Optional[str]:

@@ -13,7 +13,8 @@ from components.versioned_pusher.testing import make_blessing, run_pusher
 from pipeline.config import load_config
 
 MANIFEST_FIELDS = {"format_version", "version", "pushed_at", "model_family", "genres", "featurizer_settings",
-                   "metrics", "blessing", "data_fingerprint", "code_version", "config", "source_model_uri"}
+                   "metrics", "blessing", "data_fingerprint", "code_version", "config", "source_model_uri",
+                   "model_digest", "push_id"}
 
 
 def _model_uri(trained):
@@ -33,6 +34,9 @@ def test_two_pushes_give_two_increasing_versions_with_manifests(trained, tiny_ar
     # Two Model artifacts (the second a copy, as a retrained model would be).
     model_uris = [model_uri, str(tmp_path / "retrained")]
     shutil.copytree(model_uri, model_uris[1])
+    # Another model has other bytes (an identical copy is the same model, which is pushed once).
+    (tmp_path / "retrained" / "Format-Serving" / "assets").mkdir(exist_ok=True)
+    (tmp_path / "retrained" / "Format-Serving" / "assets" / "retrained.txt").write_text("retrained")
     pushed = []
     for i, uri in enumerate(model_uris):
         blessing = make_blessing(str(tmp_path / f"blessing{i}"), True, uri, accuracy=0.8 + i / 100)
@@ -48,11 +52,14 @@ def test_two_pushes_give_two_increasing_versions_with_manifests(trained, tiny_ar
         assert artifact.get_string_custom_property("pushed_destination") == version.model_dir
         result = json.loads(open(os.path.join(artifact.uri, PUSH_RESULT_FILE)).read())
         assert result["pushed"] and result["version"] == version.version and result["manifest"] == version.manifest
-        # The version is the whole serving SavedModel, byte for byte.
-        assert _tree(version.model_dir) == _tree(trained["serving_model_dir"])
+        # The version is the whole serving SavedModel, byte for byte, and its manifest says so.
+        assert _tree(version.model_dir) == _tree(os.path.join(version.manifest["source_model_uri"], "Format-Serving"))
+        assert versions.verify_version(version)["sha256"] == version.manifest["model_digest"]["sha256"]
+        assert result["already_pushed"] is False
     manifest = listed[1].manifest
     assert MANIFEST_FIELDS <= set(manifest)
-    assert manifest["version"] == listed[1].version and manifest["format_version"] == 1
+    assert manifest["version"] == listed[1].version and manifest["format_version"] == 2
+    assert manifest["model_digest"]["algorithm"] == "sha256-tree-v1" and len(manifest["push_id"]) == 32
     assert manifest["pushed_at"].endswith("+00:00")
     assert manifest["model_family"] == "cnn2d_mel"
     assert manifest["genres"] == list(config.genres)
@@ -142,3 +149,59 @@ def test_failed_push_leaves_no_version_behind(trained, tmp_path):
     with pytest.raises(RuntimeError, match="manifest failed"):
         push(trained["serving_model_dir"], destination, broken_manifest)
     assert os.listdir(destination) == []
+
+
+# -- one model, one version: the re-push rule ---------------------------------------------------------------
+def _fake_model(root, payload: bytes) -> str:
+    """A Model artifact whose Format-Serving holds files only (read_model_info is replaced: nothing loads it)."""
+    serving = root / "Format-Serving"
+    (serving / "variables").mkdir(parents=True)
+    (serving / "saved_model.pb").write_bytes(b"graph" + payload)
+    (serving / "variables" / "variables.data-00000-of-00001").write_bytes(payload * 50)
+    return str(root)
+
+
+@pytest.fixture
+def fake_info(monkeypatch):
+    from components.versioned_pusher import executor
+
+    info = {"model_family": "cnn2d_mel", "genres": ["a", "b"], "featurizer_settings": {"sample_rate": 22050}}
+    monkeypatch.setattr(executor, "read_model_info", lambda serving_dir: info)
+    monkeypatch.setattr("components.versioned_pusher.manifest.code_version", lambda: {"git_commit": "test"})
+
+
+def test_a_model_already_pushed_is_not_pushed_again_even_when_not_the_newest(fake_info, tmp_path):
+    destination = str(tmp_path / "serving")
+    first, second = _fake_model(tmp_path / "m1", b"1"), _fake_model(tmp_path / "m2", b"2")
+    context = {"config": {}}
+
+    def bless_and_push(uri, n):
+        return run_pusher(uri, make_blessing(str(tmp_path / f"b{n}"), True, uri), destination,
+                          str(tmp_path / f"pushed{n}"), context=context)
+
+    v1 = bless_and_push(first, 0).get_string_custom_property("pushed_version")
+    v2 = bless_and_push(second, 1).get_string_custom_property("pushed_version")
+    # The first model blessed again (it is no longer the newest version), and a byte-identical copy of it.
+    shutil.copytree(first, str(tmp_path / "m1-copy"))
+    for n, uri in ((2, first), (3, str(tmp_path / "m1-copy"))):
+        again = bless_and_push(uri, n)
+        assert again.get_int_custom_property("pushed") == 1
+        assert again.get_string_custom_property("pushed_version") == v1
+        result = json.loads(open(os.path.join(again.uri, PUSH_RESULT_FILE)).read())
+        assert result["already_pushed"] is True and result["version"] == int(v1)
+    assert [str(v.version) for v in versions.list_versions(destination)] == [v1, v2]
+
+
+def test_a_tampered_version_does_not_count_as_holding_the_model(fake_info, tmp_path):
+    destination = str(tmp_path / "serving")
+    model = _fake_model(tmp_path / "m", b"1")
+    v1 = run_pusher(model, make_blessing(str(tmp_path / "b0"), True, model), destination, str(tmp_path / "p0"),
+                    context={"config": {}}).get_string_custom_property("pushed_version")
+    with open(os.path.join(destination, v1, "saved_model.pb"), "ab") as f:
+        f.write(b"planted")
+    with pytest.raises(versions.UnverifiedVersion, match=f"version {v1} .*do not match"):
+        versions.verify_version(versions.newest_version(destination))
+    v2 = run_pusher(model, make_blessing(str(tmp_path / "b1"), True, model), destination, str(tmp_path / "p1"),
+                    context={"config": {}}).get_string_custom_property("pushed_version")
+    assert int(v2) > int(v1)
+    versions.verify_version(versions.newest_version(destination))

@@ -1,6 +1,11 @@
 """The push destination's layout (TF Serving's): `<destination>/<version>/` holds a serving SavedModel and
 `<destination>/<version>.manifest.json` describes it. The manifest is written last, so a version without
-one is an unfinished (or failed) push and is ignored here.
+one is an unfinished (or failed) push and is ignored here. `<destination>/<version>.claim.json` is the
+marker a push creates (create-if-absent, `create_if_absent`) before it writes anything for that number:
+whoever created it owns the number.
+
+The manifest records `model_digest`, a sha256 over the version's files (`model_digest`); `verify_version`
+recomputes it, and nothing loads a pushed version that does not verify.
 
 Local paths are read with `os` (no TensorFlow import: the predict command must answer "no model found"
 instantly); gs:// and other URLs with `tf.io.gfile`.
@@ -8,13 +13,18 @@ instantly); gs:// and other URLs with `tf.io.gfile`.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import logging
 import os
 import time
-from typing import Optional
+import uuid
+from typing import Callable, Optional
 
 MANIFEST_SUFFIX = ".manifest.json"
+CLAIM_SUFFIX = ".claim.json"
+DIGEST_ALGORITHM = "sha256-tree-v1"  # see model_digest
 SAVED_MODEL_FILE = "saved_model.pb"
 # What one Pusher execution did, in its PushedModel artifact: {pushed, destination, version, model_dir,
 # manifest_path, manifest, reasons}; {pushed: false, destination, reasons} when the model was not blessed.
@@ -31,8 +41,20 @@ class PushedVersion:
     manifest: dict
 
 
+class UnverifiedVersion(Exception):
+    """A pushed version whose files do not match (or cannot be checked against) its manifest's model_digest."""
+
+
+class UnsupportedDestination(ValueError):
+    """A destination whose filesystem offers no atomic create-if-absent (see CREATE_IF_ABSENT)."""
+
+
 def is_remote(path: str) -> bool:
     return "://" in path
+
+
+def scheme(path: str) -> str:
+    return path.split("://", 1)[0] if is_remote(path) else ""
 
 
 def _gfile():
@@ -63,6 +85,135 @@ def read_text(path: str) -> str:
         return f.read()
 
 
+def _read_chunks(path: str, size: int = 1 << 20):
+    opener = _gfile().GFile(path, "rb") if is_remote(path) else open(path, "rb")
+    with opener as f:
+        while True:
+            chunk = f.read(size)
+            if not chunk:
+                return
+            yield chunk
+
+
+def relative_files(directory: str) -> list[tuple[str, str]]:
+    """(path relative to directory with "/" separators, full path) of every file below it, sorted."""
+    root = directory.rstrip("/")
+    files = []
+    walk = _gfile().walk(directory) if is_remote(directory) else os.walk(directory)
+    for current, _, names in walk:
+        current = current.rstrip("/")
+        prefix = current[len(root):].replace(os.sep, "/").strip("/")
+        for name in names:
+            files.append(((prefix + "/" + name) if prefix else name, join(current, name)))
+    return sorted(files)
+
+
+def model_digest(directory: str) -> dict:
+    """The content digest of a model directory: sha256 over "<relative path>\\0<sha256 of its bytes>\\n" of
+    every file, sorted by relative path (independent of where the directory is and of timestamps)."""
+    tree, count, total = hashlib.sha256(), 0, 0
+    for relative, path in relative_files(directory):
+        content = hashlib.sha256()
+        for chunk in _read_chunks(path):
+            content.update(chunk)
+            total += len(chunk)
+        tree.update(f"{relative}\0{content.hexdigest()}\n".encode("utf-8"))
+        count += 1
+    return {"algorithm": DIGEST_ALGORITHM, "sha256": tree.hexdigest(), "file_count": count, "total_bytes": total}
+
+
+def verify_version(pushed: "PushedVersion") -> dict:
+    """The version's recomputed model_digest when it equals its manifest's; UnverifiedVersion otherwise (a
+    manifest without one, pushed before digests were recorded or not by the VersionedPusher, included)."""
+    expected = pushed.manifest.get("model_digest")
+    where = f"version {pushed.version} ({pushed.model_dir})"
+    if not isinstance(expected, dict) or expected.get("algorithm") != DIGEST_ALGORITHM or not expected.get("sha256"):
+        raise UnverifiedVersion(f"{where}: its manifest {pushed.manifest_path} records no {DIGEST_ALGORITHM} "
+                                "model_digest, so its files cannot be verified (pushed before digests were "
+                                "recorded, or not by the VersionedPusher)")
+    actual = model_digest(pushed.model_dir)
+    if actual["sha256"] != expected["sha256"]:
+        raise UnverifiedVersion(f"{where}: its files do not match the model_digest of its manifest (sha256 "
+                                f"{actual['sha256'][:16]}..., {actual['file_count']} files; manifest "
+                                f"{expected['sha256'][:16]}..., {expected.get('file_count')} files): it was changed "
+                                "or planted after the push")
+    return actual
+
+
+def version_at(model_dir: str) -> Optional["PushedVersion"]:
+    """The complete pushed version whose directory model_dir is (`<destination>/<version>`), else None."""
+    stripped = model_dir.rstrip("/")
+    name = stripped.rsplit("/", 1)[-1] if is_remote(stripped) else os.path.basename(stripped)
+    if not name.isdigit():
+        return None
+    parent = stripped[: -len(name)].rstrip("/") if is_remote(stripped) else os.path.dirname(stripped)
+    return _complete_version(parent, int(name)) if parent else None
+
+
+# -- create-if-absent: the one atomic step a push relies on -----------------------------------------------
+def _create_local(path: str, data: bytes) -> bool:
+    """Written whole to a unique temporary name, then hard-linked to `path`: link(2) fails when `path`
+    exists, so the file appears complete, once, or not at all."""
+    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    with open(temporary, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.remove(temporary)
+
+
+@functools.lru_cache(maxsize=1)
+def _gcs_client():
+    from google.cloud import storage
+
+    return storage.Client()
+
+
+def _create_gcs(path: str, data: bytes) -> bool:
+    """An object upload with the precondition ifGenerationMatch=0: GCS creates it only when no live object
+    has that name, atomically on the server."""
+    from google.api_core.exceptions import PreconditionFailed
+
+    bucket, _, name = path[len("gs://"):].partition("/")
+    try:
+        _gcs_client().bucket(bucket).blob(name).upload_from_string(
+            data, content_type="application/json", if_generation_match=0)
+        return True
+    except PreconditionFailed:
+        return False
+
+
+# Scheme -> create_if_absent(path, data) -> bool for URL destinations. tf.io.gfile has no precondition API, so
+# only GCS (through google-cloud-storage) and file:// (a local path) have one; other URL schemes are refused
+# as push destinations.
+CREATE_IF_ABSENT: dict[str, Callable[[str, bytes], bool]] = {
+    "gs": _create_gcs,
+    "file": lambda path, data: _create_local(path[len("file://"):], data),
+}
+
+
+def check_atomic_create(destination: str) -> None:
+    if is_remote(destination) and scheme(destination) not in CREATE_IF_ABSENT:
+        raise UnsupportedDestination(
+            f"cannot push to {destination}: {scheme(destination)}:// offers no atomic create-if-absent, so two "
+            f"pushes could claim one version; use a local directory or gs://")
+
+
+def create_if_absent(path: str, data: bytes) -> bool:
+    """Creates the file `path` holding `data` when nothing has that name, as one atomic step; False (and
+    nothing written) when something already does."""
+    if not is_remote(path):
+        return _create_local(path, data)
+    check_atomic_create(path)
+    return CREATE_IF_ABSENT[scheme(path)](path, data)
+
+
 def join(destination: str, name: str) -> str:
     return destination.rstrip("/") + "/" + name if is_remote(destination) else os.path.join(destination, name)
 
@@ -75,14 +226,21 @@ def manifest_path(destination: str, version: int) -> str:
     return join(destination, f"{version}{MANIFEST_SUFFIX}")
 
 
+def claim_path(destination: str, version: int) -> str:
+    return join(destination, f"{version}{CLAIM_SUFFIX}")
+
+
 def existing_versions(destination: str) -> list[int]:
-    """Every numbered entry under the destination, complete or not, ascending (what a new version must
-    exceed: an unfinished push's directory is never reused)."""
+    """Every numbered entry under the destination (directory, manifest or claim), complete or not,
+    ascending (what a new version must exceed: an unfinished or running push's number is never reused)."""
     if not isdir(destination):
         return []
     numbers = set()
     for name in listdir(destination):
-        stem = name[: -len(MANIFEST_SUFFIX)] if name.endswith(MANIFEST_SUFFIX) else name
+        stem = name
+        for suffix in (MANIFEST_SUFFIX, CLAIM_SUFFIX):
+            if name.endswith(suffix):
+                stem = name[: -len(suffix)]
         if stem.isdigit():
             numbers.add(int(stem))
     return sorted(numbers)
