@@ -87,6 +87,12 @@ class AudioConfig(_Section):
     max_file_megabytes: float = Field(
         512.0, gt=0, description="Larger files are quarantined unread (protects workers' memory)."
     )
+    # The file's size does not bound what it decodes to (a 19 MB FLAC of 1 h at 48 kHz stereo is 1.3 GB of
+    # float32): ingestion stops decoding past this and quarantines the file (too_long). 30 min at 22.05 kHz
+    # is 160 MB of mono float32 per file in a worker. genre-predict streams and applies no such bound.
+    max_decoded_seconds: float = Field(
+        1800.0, gt=0, description="Longer decoded audio is quarantined (too_long) by AudioExampleGen."
+    )
     allow_extension_mismatch: bool = Field(
         False, description="Accept files whose content format differs from their extension."
     )

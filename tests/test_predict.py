@@ -76,9 +76,11 @@ def test_jsonl_for_real_ogg_and_mp3(destination, capsys):
 def test_table_output_and_every_form_of_model_path(destination, trained, capsys):
     newest = versions.newest_version(destination)
     outputs = []
-    for model in (destination, newest.model_dir, os.path.dirname(trained["serving_model_dir"]),
-                  trained["serving_model_dir"]):
-        assert predict.main([str(DRUM_BASS), "--model", model]) == 0
+    for model, trust in ((destination, []), (newest.model_dir, []),
+                         # not in this pipeline's MLMD: loaded only with --trust-model
+                         (os.path.dirname(trained["serving_model_dir"]), ["--trust-model"]),
+                         (trained["serving_model_dir"], ["--trust-model"])):
+        assert predict.main([str(DRUM_BASS), "--model", model, *trust]) == 0
         outputs.append(capsys.readouterr().out)
     assert len(set(outputs)) == 1  # the same model each way, the same table
     header, row = outputs[0].splitlines()
@@ -137,7 +139,7 @@ def test_file_that_cannot_fill_the_model_band_is_an_error():
 
 def test_a_saved_model_that_is_no_genre_model_is_a_usage_error(tiny_artifact, capsys):
     featurizer_saved_model = os.path.join(tiny_artifact["featurizer"], "saved_model")
-    assert predict.main([str(MP3), "--model", featurizer_saved_model]) == 2
+    assert predict.main([str(MP3), "--model", featurizer_saved_model, "--trust-model"]) == 2
     assert "is not a genre model exported by components.keras_trainer" in capsys.readouterr().err
 
 
@@ -173,3 +175,169 @@ def test_real_entry_point_in_a_subprocess(destination, broken_files):
     assert good["file"] == str(MP3) and sum(good["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert bad == {"file": broken_files["empty"], "error": "empty_file", "detail": "file has 0 bytes"}
     assert f"genre-predict: {broken_files['empty']}: file has 0 bytes [empty_file]" in done.stderr
+
+
+# -- untrusted model directories (issue 11, item 5) -----------------------------------------------------
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Fails any attempt to load a SavedModel: refused directories must be refused before their graph runs."""
+    import components.keras_trainer.serving as serving
+
+    def load(directory):
+        raise AssertionError(f"loaded {directory}")
+
+    monkeypatch.setattr(serving, "load_serving_model", load)
+
+
+def _copy_destination(destination, root):
+    import shutil
+
+    copy = str(root / "serving")
+    shutil.copytree(destination, copy)
+    return copy, versions.newest_version(copy)
+
+
+def test_tampered_pushed_version_is_refused_before_loading(destination, tmp_path, no_loading, capsys):
+    copy, newest = _copy_destination(destination, tmp_path)
+    with open(os.path.join(newest.model_dir, "saved_model.pb"), "ab") as f:
+        f.write(b"\x00")  # one byte changed after the push
+    for args in (["--model", copy], ["--model", newest.model_dir], ["--set", f"pusher.destination={copy}"]):
+        assert predict.main([str(MP3), *args]) == 2
+        err = capsys.readouterr().err
+        assert f"refusing to load version {newest.version} ({newest.model_dir})" in err
+        assert "do not match the model_digest" in err
+
+
+def test_planted_version_without_digest_is_refused(destination, tmp_path, no_loading, capsys):
+    import json as json_lib
+
+    copy, newest = _copy_destination(destination, tmp_path)
+    manifest = dict(newest.manifest)
+    del manifest["model_digest"]
+    with open(newest.manifest_path, "w") as f:
+        json_lib.dump(manifest, f)
+    assert predict.main([str(MP3), "--model", copy]) == 2
+    assert f"version {newest.version} ({newest.model_dir}): its manifest" in capsys.readouterr().err
+
+
+def test_directory_outside_pushes_and_mlmd_needs_trust_model(trained, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import components.keras_trainer.serving as serving
+
+    planted = str(tmp_path / "planted")
+    shutil.copytree(trained["serving_model_dir"], planted)
+    real_load, loaded = serving.load_serving_model, []
+    monkeypatch.setattr(serving, "load_serving_model", lambda d: loaded.append(d) or real_load(d))
+    for model in (planted, os.path.dirname(trained["serving_model_dir"])):
+        assert predict.main([str(MP3), "--model", model, "--set", f"output_root={tmp_path}"]) == 2
+        err = capsys.readouterr().err
+        assert "is neither a pushed version" in err and "--trust-model" in err
+    assert loaded == []
+    assert predict.main([str(MP3), "--model", planted, "--trust-model", "--set", f"output_root={tmp_path}"]) == 0
+    assert loaded == [planted] and "trusted with --trust-model" in capsys.readouterr().err
+
+
+def _record_model_in_mlmd(metadata_path, uri, context_name):
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    os.makedirs(os.path.dirname(metadata_path), exist_ok=True)
+    connection = pb.ConnectionConfig()
+    connection.sqlite.filename_uri = metadata_path
+    connection.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(connection)
+    model_type = store.put_artifact_type(pb.ArtifactType(name="Model"))
+    execution_type = store.put_execution_type(pb.ExecutionType(name="Trainer"))
+    context_type = store.put_context_type(pb.ContextType(name="node"))
+    [context_id] = store.put_contexts([pb.Context(type_id=context_type, name=context_name)])
+    store.put_execution(pb.Execution(type_id=execution_type, last_known_state=pb.Execution.COMPLETE),
+                        [(pb.Artifact(type_id=model_type, uri=uri, state=pb.Artifact.LIVE),
+                          pb.Event(type=pb.Event.OUTPUT))],
+                        [pb.Context(id=context_id, type_id=context_type, name=context_name)])
+
+
+def test_trainer_model_recorded_in_this_pipelines_mlmd_is_loaded(trained, tmp_path, capsys):
+    model_uri = os.path.dirname(trained["serving_model_dir"])
+    other = tmp_path / "other"  # the same artifact, but produced by another node: not trusted
+    _record_model_in_mlmd(str(other / "fma-genre" / "metadata.sqlite"), model_uri, "fma-genre.SklearnBaselineTrainer")
+    assert predict.main([str(MP3), "--model", model_uri, "--set", f"output_root={other}"]) == 2
+    assert "--trust-model" in capsys.readouterr().err
+    _record_model_in_mlmd(str(tmp_path / "fma-genre" / "metadata.sqlite"), model_uri, "fma-genre.Trainer")
+    for model in (model_uri, trained["serving_model_dir"]):
+        assert predict.main([str(MP3), "--model", model, "--set", f"output_root={tmp_path}"]) == 0
+        assert "recorded in MLMD" in capsys.readouterr().err
+
+
+# -- refusing what ingestion quarantines; streaming (issue 11, items 1 and 3) ---------------------------
+@pytest.fixture(scope="module")
+def refused_files(tmp_path_factory):
+    """What AudioExampleGen quarantines (tests/factories.broken_inputs, the files its tests use), 30 s of
+    digital silence, a 0.3 s blip, and directories: name -> (path, the reason genre-predict must give)."""
+    from tests import factories
+
+    root = tmp_path_factory.mktemp("refused")
+    files = {}
+    for name, (data, reason) in factories.broken_inputs().items():
+        (root / name).write_bytes(data)
+        files[name] = (str(root / name), reason)
+    sf.write(str(root / "silence.wav"), np.zeros(30 * 22050, np.float32), 22050)
+    sf.write(str(root / "blip.wav"), factories.tone(0.3, 44100, 2), 44100)
+    (root / "album").mkdir()
+    (root / "album.mp3").mkdir()  # a directory named like an audio file
+    for name, reason in (("silence.wav", "silent"), ("blip.wav", "too_short"), ("album", "is_a_directory"),
+                         ("album.mp3", "is_a_directory")):
+        files[name] = (str(root / name), reason)
+    return files
+
+
+def test_what_ingestion_quarantines_is_refused_per_file_with_its_reason(destination, refused_files, capsys):
+    paths = [path for path, _ in refused_files.values()]
+    code = predict.main([str(MP3), *paths, "--model", destination, "--format", "jsonl"])
+    captured = capsys.readouterr()
+    assert code == 1
+    records = {r["file"]: r for r in _jsonl(captured.out)}
+    assert list(records) == [str(MP3), *paths]
+    assert "genre" in records[str(MP3)]
+    assert {name: records[path].get("error") for name, (path, _) in refused_files.items()} == \
+        {name: reason for name, (_, reason) in refused_files.items()}
+    silence, blip = refused_files["silence.wav"][0], refused_files["blip.wav"][0]
+    assert "100.0% of frames below -60 dBFS" in records[silence]["detail"]
+    assert "0.30 s of audio, under the 2 s minimum" in records[blip]["detail"]
+    assert f"genre-predict: {refused_files['album'][0]}: is a directory" in captured.err
+    assert f"{len(paths)} of {len(paths) + 1} files could not be predicted" in captured.err
+
+
+def test_a_file_is_predicted_block_by_block_as_a_whole(destination, monkeypatch, capsys):
+    """Decoded, validated, cut and predicted in small blocks, a track gets what predict_track gives its
+    whole waveform decoded at once."""
+    from components.audio_example_gen import audio
+    from components.keras_trainer.serving import load_serving_model
+    from components.keras_trainer.track_prediction import predict_track
+
+    monkeypatch.setattr(audio, "BLOCK_FRAMES", 3001)
+    assert predict.main([str(VIBE_ACE), "--model", destination, "--format", "jsonl"]) == 0
+    (record,) = _jsonl(capsys.readouterr().out)
+    loaded, info = load_serving_model(versions.newest_version(destination).model_dir)
+    samples, _ = sf.read(str(VIBE_ACE), dtype="float32")  # 22.05 kHz mono: the model's rate, no resampling
+    whole = predict_track(loaded, samples, info=info)
+    assert record["segments"] == whole.num_segments == 61
+    assert record["duration"] == pytest.approx(len(samples) / 22050, abs=1e-3)
+    for genre, p in zip(info["genres"], whole.probabilities):
+        assert record["probabilities"][genre] == pytest.approx(float(p), abs=2e-6)
+
+
+@pytest.mark.skipif(__import__("shutil").which("make") is None, reason="GNU make is not installed")
+def test_make_predict_reports_genre_predicts_exit_status(destination, refused_files):
+    """GNU make exits 2 whenever a recipe fails, whatever the recipe's status: the recipe names
+    genre-predict's own status (1: files refused) and where to get it as the exit status."""
+    silence = refused_files["silence.wav"][0]
+    done = subprocess.run(["make", "--no-print-directory", "-o", ".venv/.installed-from-lock", "predict",
+                           f"FILES={MP3} {silence}", f"MODEL={destination}", "FORMAT=jsonl"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert f"genre-predict: {silence}: " in done.stderr and "[silent]" in done.stderr
+    assert "genre-predict exited with status 1" in done.stderr
+    assert ".venv/bin/genre-predict" in done.stderr
+    good, bad = _jsonl("\n".join(line for line in done.stdout.splitlines() if line.startswith("{")))
+    assert good["file"] == str(MP3) and bad == {"file": silence, "error": "silent", "detail": bad["detail"]}

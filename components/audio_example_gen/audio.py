@@ -9,7 +9,7 @@ import dataclasses
 import io
 import os
 import re
-from typing import Union
+from typing import BinaryIO, Iterable, Iterator, Optional, Union
 
 import numpy as np
 import soundfile as sf
@@ -33,6 +33,7 @@ class Reason:
     SILENT = "silent"
     READ_ERROR = "read_error"
     TOO_LARGE = "too_large"
+    TOO_LONG = "too_long"  # decodes to more than audio.max_decoded_seconds (decoding stops at the bound)
     # Labelling and metadata reasons, decided before any decoding.
     LABEL_MISSING = "label_missing"
     LABEL_UNKNOWN = "label_unknown"
@@ -54,6 +55,7 @@ SUPPORTED_FORMATS = {
 }
 
 SILENCE_FRAME = 2048  # samples per frame when measuring the silent fraction
+BLOCK_FRAMES = 1 << 16  # source frames decoded at a time (1.4 s at 48 kHz; 512 KiB of float32 stereo)
 _DB_FLOOR = -200.0
 
 
@@ -132,48 +134,159 @@ def silent_fraction(samples: np.ndarray, threshold_dbfs: float) -> float:
     return float(np.mean(frame_powers(samples) < 10.0 ** (threshold_dbfs / 10.0)))
 
 
-def decode(data: bytes, path: str, config: AudioConfig) -> Union[DecodedClip, Quarantined]:
-    """Decode any supported format, at any rate, channel count and bit depth, to mono at the target rate."""
-    if len(data) == 0:
-        return Quarantined(Reason.EMPTY_FILE, "file has 0 bytes")
-    try:
-        # One open gives the container's format, its declared length and the samples.
-        with sf.SoundFile(io.BytesIO(data)) as stream:
-            info_format, info_subtype, declared_frames = stream.format, stream.subtype, stream.frames
-            expected = SUPPORTED_FORMATS.get(extension_of(path), set())
-            if info_format not in expected and not config.allow_extension_mismatch:
-                return Quarantined(
-                    Reason.EXTENSION_MISMATCH,
-                    f"content is {info_format} but the extension is {extension_of(path) or '(none)'}",
-                )
+class Refused(Exception):
+    """A Quarantined outcome found while a DecodeStream is being iterated (the stream ends there)."""
+
+    def __init__(self, quarantined: Quarantined):
+        super().__init__(f"{quarantined.detail} [{quarantined.reason}]")
+        self.quarantined = quarantined
+
+
+class DecodeStream:
+    """An opened audio file, decoded block by block to mono float32 at the target rate.
+
+    Iterating yields the blocks (about BLOCK_FRAMES source frames each) and raises Refused when the stream
+    proves unusable: DECODE_ERROR, NO_AUDIO, TRUNCATED, NON_FINITE, or TOO_LONG past max_frames. Memory
+    is one block whatever the file's length. The verdicts are those of decoding the whole file at once:
+    a NaN or Inf stops the output but decoding goes on to the end, so a file both truncated and
+    non-finite is TRUNCATED, as before. Use as a context manager (it closes the file).
+    """
+
+    def __init__(self, sound: sf.SoundFile, config: AudioConfig, max_frames: Optional[int],
+                 max_seconds: Optional[float], owned: Optional[BinaryIO] = None):
+        self._sound, self._config, self._owned = sound, config, owned
+        self._max_frames, self._max_seconds = max_frames, max_seconds
+        self.source_format = sound.format
+        self.source_subtype = str(sound.subtype)
+        self.source_sample_rate = int(sound.samplerate)
+        self.source_channels = int(sound.channels)
+        self.declared_frames = int(sound.frames)
+        self.frames_read = 0  # source frames decoded so far
+        self.samples_out = 0  # samples at the target rate yielded so far
+
+    def __enter__(self) -> "DecodeStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._sound.close()
+        if self._owned is not None:
+            self._owned.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        rate, target = self.source_sample_rate, self._config.sample_rate
+        resampler = None if rate == target else soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ")
+        non_finite = False
+        while True:
+            want = BLOCK_FRAMES
+            if self._max_frames is not None:  # never more than one frame past the bound
+                want = min(want, self._max_frames + 1 - self.frames_read)
             try:
-                audio = stream.read(dtype="float32", always_2d=True)
-                rate = stream.samplerate
+                block = self._sound.read(want, dtype="float32", always_2d=True)
             except Exception as e:
-                return Quarantined(Reason.DECODE_ERROR, f"{info_format} stream fails to decode: {_short(e)}")
+                raise Refused(Quarantined(
+                    Reason.DECODE_ERROR, f"{self.source_format} stream fails to decode: {_short(e)}")) from e
+            self.frames_read += len(block)
+            if self._max_frames is not None and self.frames_read > self._max_frames:
+                raise Refused(Quarantined(
+                    Reason.TOO_LONG, f"more than {self._max_seconds:g} s of audio (audio.max_decoded_seconds); "
+                                     "decoding stopped there"))
+            last = len(block) < want
+            if not non_finite:
+                mono = to_mono(block) if len(block) else np.zeros(0, np.float32)
+                # NaN and Inf survive the downmix (NaN + x and Inf - Inf are NaN), and finite audio cannot
+                # overflow a float64 sum, so one sum checks every sample.
+                non_finite = not np.isfinite(np.sum(mono, dtype=np.float64))
+            if not non_finite:
+                out = mono if resampler is None else resampler.resample_chunk(mono, last=last)
+                if len(out):
+                    self.samples_out += len(out)
+                    yield out.astype(np.float32, copy=False)
+            if last:
+                break
+        self._finish(non_finite)
+
+    def _finish(self, non_finite: bool) -> None:
+        read, declared, rate = self.frames_read, self.declared_frames, self.source_sample_rate
+        if read == 0:
+            raise Refused(Quarantined(Reason.NO_AUDIO, f"{self.source_format} header declares no audio frames"))
+        # MP3 (Xing/LAME header) and OGG declare their length; a file cut short decodes to fewer frames.
+        if declared > 0 and read < declared * (1.0 - self._config.truncation_tolerance):
+            raise Refused(Quarantined(
+                Reason.TRUNCATED,
+                f"decoded {read} of {declared} frames the header declares "
+                f"({read / rate:.2f} s of {declared / rate:.2f} s)",
+            ))
+        if non_finite:
+            raise Refused(Quarantined(Reason.NON_FINITE, "decoded samples contain NaN or Inf"))
+
+
+Source = Union[bytes, str, BinaryIO]
+
+
+def open_stream(source: Source, path: str, config: AudioConfig,
+                max_seconds: Optional[float] = None) -> Union[DecodeStream, Quarantined]:
+    """Open `source` (the file's bytes, a local path, or a seekable binary file object such as a gs://
+    file's tf.io.gfile.GFile; `path` names it)
+    for block-wise decoding. Quarantined for what the header already tells: EMPTY_FILE, UNDECODABLE,
+    EXTENSION_MISMATCH, and TOO_LONG when the header declares more than max_seconds (None: no bound)."""
+    owned = None
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) == 0:
+                return Quarantined(Reason.EMPTY_FILE, "file has 0 bytes")
+            source = owned = io.BytesIO(source)
+        elif isinstance(source, str):
+            if os.path.getsize(source) == 0:
+                return Quarantined(Reason.EMPTY_FILE, "file has 0 bytes")
+    except OSError as e:
+        return Quarantined(Reason.READ_ERROR, f"cannot read file: {_short(e)}")
+    try:
+        sound = sf.SoundFile(source)
     except Exception as e:  # libsndfile raises LibsndfileError/RuntimeError for unknown content
+        if owned is not None:
+            owned.close()
         return Quarantined(Reason.UNDECODABLE, f"not a recognised audio format ({_short(e)})")
-    if audio.shape[0] == 0:
-        return Quarantined(Reason.NO_AUDIO, f"{info_format} header declares no audio frames")
-    # MP3 (Xing/LAME header) and OGG declare their length; a file cut short decodes to fewer frames.
-    if declared_frames > 0 and audio.shape[0] < declared_frames * (1.0 - config.truncation_tolerance):
-        return Quarantined(
-            Reason.TRUNCATED,
-            f"decoded {audio.shape[0]} of {declared_frames} frames the header declares "
-            f"({audio.shape[0] / rate:.2f} s of {declared_frames / rate:.2f} s)",
-        )
-    mono = to_mono(audio)
-    # NaN and Inf survive the downmix (NaN + x and Inf - Inf are NaN), and finite audio cannot overflow
-    # a float64 sum, so one sum checks every sample.
-    if not np.isfinite(np.sum(mono, dtype=np.float64)):
-        return Quarantined(Reason.NON_FINITE, "decoded samples contain NaN or Inf")
-    mono = resample(mono, int(rate), config.sample_rate)
+    stream = None
+    try:
+        expected = SUPPORTED_FORMATS.get(extension_of(path), set())
+        if sound.format not in expected and not config.allow_extension_mismatch:
+            return Quarantined(Reason.EXTENSION_MISMATCH,
+                               f"content is {sound.format} but the extension is {extension_of(path) or '(none)'}")
+        max_frames = None if max_seconds is None else int(np.ceil(max_seconds * sound.samplerate))
+        if max_frames is not None and sound.frames > max_frames:
+            return Quarantined(Reason.TOO_LONG, f"the header declares {sound.frames / sound.samplerate:.0f} s of "
+                                                f"audio, over the {max_seconds:g} s limit (audio.max_decoded_seconds)")
+        stream = DecodeStream(sound, config, max_frames, max_seconds, owned)
+        return stream
+    finally:
+        if stream is None:
+            sound.close()
+            if owned is not None:
+                owned.close()
+
+
+def decode(data: bytes, path: str, config: AudioConfig) -> Union[DecodedClip, Quarantined]:
+    """Decode any supported format, at any rate, channel count and bit depth, to mono at the target rate.
+
+    Decoding stops at config.max_decoded_seconds (TOO_LONG), so the clip held in memory is bounded too."""
+    stream = open_stream(data, path, config, max_seconds=config.max_decoded_seconds)
+    if isinstance(stream, Quarantined):
+        return stream
+    with stream:
+        try:
+            blocks = list(stream)
+        except Refused as e:
+            return e.quarantined
+    samples = blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return DecodedClip(
-        samples=mono,
-        source_format=info_format,
-        source_sample_rate=int(rate),
-        source_channels=int(audio.shape[1]),
-        source_subtype=str(info_subtype),
+        samples=samples,
+        source_format=stream.source_format,
+        source_sample_rate=stream.source_sample_rate,
+        source_channels=stream.source_channels,
+        source_subtype=stream.source_subtype,
     )
 
 
@@ -184,21 +297,59 @@ class ClipDescriptors:
     silent_fraction: float
 
 
+class RunningValidation:
+    """The checks of `validate` over a clip given block by block (add each block in order, then result()):
+    the same verdicts, reasons and descriptors in constant memory, for tracks of any length."""
+
+    def __init__(self, config: AudioConfig):
+        self._config = config
+        self._threshold = 10.0 ** (config.silence_threshold_dbfs / 10.0)
+        self.samples = 0
+        self._energy = 0.0
+        self._frames = 0
+        self._silent_frames = 0
+        self._carry = np.zeros(0, np.float32)  # the samples of an unfinished SILENCE_FRAME frame
+
+    def add(self, block: np.ndarray) -> None:
+        if not len(block):
+            return
+        self.samples += len(block)
+        self._energy += float(np.dot(block, block))
+        if len(self._carry):
+            block = np.concatenate([self._carry, block])
+        whole = len(block) // SILENCE_FRAME * SILENCE_FRAME
+        powers = frame_powers(block[:whole])
+        self._frames += len(powers)
+        self._silent_frames += int(np.count_nonzero(powers < self._threshold))
+        self._carry = block[whole:].copy()
+
+    def result(self) -> Union[ClipDescriptors, Quarantined]:
+        config = self._config
+        duration = self.samples / float(config.sample_rate)
+        if duration < config.min_duration_seconds:
+            return Quarantined(
+                Reason.TOO_SHORT, f"{duration:.2f} s of audio, under the {config.min_duration_seconds:g} s minimum"
+            )
+        level = _power_db(self._energy / self.samples) if self.samples else _DB_FLOOR
+        frames, silent_frames = self._frames, self._silent_frames
+        if len(self._carry):  # a partial tail frame counts on its own samples
+            frames += 1
+            silent_frames += int(frame_powers(self._carry)[0] < self._threshold)
+        silent = silent_frames / frames if frames else 1.0
+        if silent > config.max_silent_fraction:
+            return Quarantined(
+                Reason.SILENT,
+                f"{silent:.1%} of frames below {config.silence_threshold_dbfs:g} dBFS "
+                f"(limit {config.max_silent_fraction:.0%}); overall level {level:.1f} dBFS",
+            )
+        return ClipDescriptors(duration_seconds=duration, rms_dbfs=level, silent_fraction=silent)
+
+
 def validate(clip: DecodedClip, config: AudioConfig) -> Union[ClipDescriptors, Quarantined]:
-    duration = clip.duration(config.sample_rate)
-    if duration < config.min_duration_seconds:
-        return Quarantined(
-            Reason.TOO_SHORT, f"{duration:.2f} s of audio, under the {config.min_duration_seconds:g} s minimum"
-        )
-    level = rms_dbfs(clip.samples)
-    silent = silent_fraction(clip.samples, config.silence_threshold_dbfs)
-    if silent > config.max_silent_fraction:
-        return Quarantined(
-            Reason.SILENT,
-            f"{silent:.1%} of frames below {config.silence_threshold_dbfs:g} dBFS "
-            f"(limit {config.max_silent_fraction:.0%}); overall level {level:.1f} dBFS",
-        )
-    return ClipDescriptors(duration_seconds=duration, rms_dbfs=level, silent_fraction=silent)
+    """TOO_SHORT or SILENT, else the clip's descriptors (RunningValidation over the whole clip at once)."""
+    checks = RunningValidation(config)
+    checks.add(clip.samples)
+    return checks.result()
 
 
 def segment(samples: np.ndarray, config: AudioConfig) -> list[np.ndarray]:
@@ -219,6 +370,27 @@ def segment(samples: np.ndarray, config: AudioConfig) -> list[np.ndarray]:
     if count == 0:
         return [_pad(samples, length)]
     return [samples[i * length : (i + 1) * length] for i in range(count)]
+
+
+def iter_segments(blocks: Iterable[np.ndarray], config: AudioConfig) -> Iterator[np.ndarray]:
+    """`segment` over a clip given block by block, yielding each segment as soon as it is complete:
+    the same segments (segment mode only: whole-clip mode needs the clip's length before its centre)."""
+    if config.segment_seconds is None:
+        raise ValueError("iter_segments needs segment mode (audio.segment_seconds); whole-clip mode takes the "
+                         "centre of the clip, known only once all of it is decoded: use segment()")
+    length = config.example_samples
+    buffer, filled, count = np.zeros(length, np.float32), 0, 0
+    for block in blocks:
+        position = 0
+        while position < len(block):
+            take = min(length - filled, len(block) - position)
+            buffer[filled:filled + take] = block[position:position + take]
+            filled, position = filled + take, position + take
+            if filled == length:
+                yield buffer.copy()
+                filled, count = 0, count + 1
+    if count == 0:  # shorter than one segment: zero-padded into one, as segment() pads it
+        yield _pad(buffer[:filled], length)
 
 
 def content_fingerprint(samples: np.ndarray) -> str:

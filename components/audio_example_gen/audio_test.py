@@ -147,3 +147,123 @@ def test_oversized_file_is_quarantined_unread(tmp_path):
     result = audio.read_bytes(str(path), max_megabytes=2)
     assert isinstance(result, Quarantined) and result.reason == Reason.TOO_LARGE and "3 MiB" in result.detail
     assert audio.read_bytes(str(path), max_megabytes=4) == bytes(3 * 2**20)
+
+
+# -- streaming (issue 11, item 1): block-wise decode, validation and segmenting give the whole-file results
+def _whole_file_decode(data: bytes, rate: int) -> np.ndarray:
+    """What decode() did before it streamed: every frame at once, downmixed, resampled in one call."""
+    import io
+
+    import soundfile as sf
+
+    samples, source_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    return audio.resample(audio.to_mono(samples), source_rate, rate)
+
+
+@pytest.mark.parametrize("fmt,rate,channels", [("WAV", 44100, 2), ("FLAC", 48000, 1), ("OGG", 22050, 2),
+                                               ("MP3", 44100, 2)])
+def test_block_wise_decode_equals_decoding_the_whole_file(fmt, rate, channels, monkeypatch):
+    monkeypatch.setattr(audio, "BLOCK_FRAMES", 5000)  # many blocks, none aligned with anything
+    data = factories.encoded(4.0, rate, channels, fmt)
+    clip = audio.decode(data, "x." + fmt.lower(), CONFIG)
+    expected = _whole_file_decode(data, CONFIG.sample_rate)
+    assert clip.samples.dtype == np.float32 and len(clip.samples) == len(expected)
+    np.testing.assert_allclose(clip.samples, expected, atol=1e-6)
+
+
+def test_streaming_segments_equal_whole_clip_segments():
+    config = AudioConfig(segment_seconds=3.0)
+    clip = audio.decode(factories.FMA_EXCERPT.read_bytes(), "x.mp3", CONFIG).samples  # 2 s: one padded segment
+    long = np.concatenate([clip] * 6)  # 12 s: four segments, no tail
+    tail = np.concatenate([long, clip[:5000]])  # and a dropped partial tail
+    rng = np.random.default_rng(0)
+    for samples in (clip, long, tail, clip[:10]):
+        cuts = np.sort(rng.integers(0, len(samples), 7))
+        blocks = np.split(samples, cuts)  # uneven blocks, some empty
+        streamed = list(audio.iter_segments(blocks, config))
+        whole = audio.segment(samples, config)
+        assert len(streamed) == len(whole)
+        for a, b in zip(streamed, whole):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="segment mode"):
+        list(audio.iter_segments([clip], AudioConfig(segment_seconds=None)))
+
+
+@pytest.mark.parametrize("samples", [
+    factories.tone(7.3, 22050)[:, 0],
+    np.concatenate([np.zeros(22050 * 5, np.float32), factories.tone(0.2, 22050)[:, 0]]),  # silent
+    factories.tone(1.0, 22050)[:, 0],  # too short
+    0.0007 * np.sin(np.arange(66150) * 0.1).astype(np.float32),  # quiet: silent at -60 dBFS
+])
+def test_running_validation_gives_validates_verdict_block_by_block(samples):
+    whole = audio.validate(audio.DecodedClip(samples, "WAV", 22050, 1, "PCM_16"), CONFIG)
+    checks = audio.RunningValidation(CONFIG)
+    for block in np.split(samples, [1, 3000, 3001, 50000, 50000, 90001]):
+        checks.add(block)
+    streamed = checks.result()
+    assert type(streamed) is type(whole)
+    if isinstance(whole, Quarantined):
+        assert streamed == whole
+    else:
+        assert streamed.duration_seconds == whole.duration_seconds
+        assert streamed.silent_fraction == whole.silent_fraction
+        assert streamed.rms_dbfs == pytest.approx(whole.rms_dbfs, abs=1e-4)
+
+
+def test_audio_longer_than_the_bound_is_quarantined_too_long():
+    data = factories.encoded(5.0, 8000, 1, "FLAC")
+    result = audio.decode(data, "long.flac", AudioConfig(max_decoded_seconds=4.0))
+    assert isinstance(result, Quarantined) and result.reason == Reason.TOO_LONG == "too_long"
+    assert "5 s" in result.detail and "4 s" in result.detail
+    assert not isinstance(audio.decode(data, "long.flac", AudioConfig(max_decoded_seconds=5.0)), Quarantined)
+    with pytest.raises(Exception):
+        AudioConfig(max_decoded_seconds=0)
+
+
+def test_decoding_stops_at_the_bound_even_when_the_header_does_not_declare_the_length(monkeypatch):
+    """A stream whose header declares no (or a wrong) length is cut off just past the bound, not decoded."""
+    import io
+
+    import soundfile as sf
+
+    monkeypatch.setattr(audio, "BLOCK_FRAMES", 1000)
+    sound = sf.SoundFile(io.BytesIO(factories.encoded(5.0, 8000, 1, "WAV")))
+    stream = audio.DecodeStream(sound, AudioConfig(), max_frames=2 * 8000, max_seconds=2.0)
+    with stream, pytest.raises(audio.Refused) as refused:
+        for _ in stream:
+            pass
+    assert refused.value.quarantined.reason == Reason.TOO_LONG
+    assert stream.frames_read == 2 * 8000 + 1  # one frame past the bound, never the rest of the file
+
+
+def test_ingestion_quarantines_a_file_over_the_decoded_length_bound(tmp_path):
+    """AudioExampleGen's per-file step (ingest.process_item): a 61.5 s track is too_long under a 60 s bound,
+    with no examples, and ingested under the default bound."""
+    from components.audio_example_gen import ingest
+    from components.audio_example_gen.settings import IngestSettings
+    from components.audio_example_gen.sources import SourceItem
+    from pipeline.config import load_config
+
+    item = SourceItem(str(factories.VIBE_ACE), factories.VIBE_ACE.name, 7, 3, "Rock", 1, "train")
+    config = load_config(None, [])
+    bounded = IngestSettings.from_pipeline_config(load_config(None, ["audio.max_decoded_seconds=60"]))
+    outcome, examples = ingest.process_item(item, bounded)
+    assert (outcome.status, outcome.reason, examples) == ("quarantined", "too_long", [])
+    assert "over the 60 s limit (audio.max_decoded_seconds)" in outcome.detail
+    outcome, examples = ingest.process_item(item, IngestSettings.from_pipeline_config(config))
+    assert outcome.status == "ok" and len(examples) == 20  # 61.5 s in 3 s segments
+
+
+def test_a_stream_opens_from_bytes_a_path_or_a_file_object(tmp_path):
+    path = tmp_path / "x.flac"
+    path.write_bytes(factories.encoded(2.5, 44100, 2, "FLAC"))
+    decoded = []
+    with open(path, "rb") as handle:
+        for source in (path.read_bytes(), str(path), handle):
+            with audio.open_stream(source, str(path), CONFIG) as stream:
+                decoded.append(np.concatenate(list(stream)))
+    assert len(decoded[0]) == int(2.5 * CONFIG.sample_rate)
+    for other in decoded[1:]:
+        np.testing.assert_array_equal(other, decoded[0])
+    (tmp_path / "empty.wav").write_bytes(b"")
+    assert audio.open_stream(str(tmp_path / "empty.wav"), "empty.wav", CONFIG).reason == Reason.EMPTY_FILE

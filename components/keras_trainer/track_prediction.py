@@ -1,16 +1,18 @@
 """Predict a whole track: cut it into the model's segments exactly as AudioExampleGen cuts clips
-(`components/audio_example_gen/audio.py: segment`), run the served model's serving_default on every
-segment, and average the segments' probabilities (the mean of calibrated per-segment posteriors; a track
-is called for the genre most of its time sounds like).
+(`components/audio_example_gen/audio.py`: iter_segments, which cuts as segment does), run the served
+model's serving_default on every segment, and average the segments' probabilities (the mean of calibrated
+per-segment posteriors; a track is called for the genre most of its time sounds like). `predict_segments`
+takes the segments as they come (audio.iter_segments over audio.DecodeStream) and keeps a running sum:
+memory is one batch whatever the track's length.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
-from components.audio_example_gen.audio import segment, to_mono
+from components.audio_example_gen.audio import iter_segments, to_mono
 from components.keras_trainer.serving import GENRE, PROBABILITIES, SERVING_DEFAULT, WAVEFORM_INPUT, read_serving_info
 from pipeline.config import AudioConfig
 
@@ -19,8 +21,9 @@ from pipeline.config import AudioConfig
 class TrackPrediction:
     probabilities: np.ndarray  # [genres], the mean over segments
     genre: str
-    segment_probabilities: np.ndarray  # [segments, genres]
-    segment_genres: list[str]
+    segment_probabilities: Optional[np.ndarray]  # [segments, genres]; None unless kept (keep_segments)
+    segment_genres: Optional[list[str]]
+    num_segments: int = 0
 
 
 def segment_config(sample_rate: int, num_samples: int) -> AudioConfig:
@@ -46,13 +49,40 @@ def predict_track(loaded_model, waveform: np.ndarray, batch_size: int = 32,
                          f"{np.shape(waveform)}")
     if not np.all(np.isfinite(samples)):
         raise ValueError("the waveform contains NaN or Inf")
-    segments = np.stack(segment(samples, segment_config(settings["sample_rate"], settings["num_samples"])))
+    segments = iter_segments([samples], segment_config(settings["sample_rate"], settings["num_samples"]))
+    return predict_segments(loaded_model, segments, batch_size=batch_size, info=info)
+
+
+def predict_segments(loaded_model, segments: Iterable[np.ndarray], batch_size: int = 32, info: Optional[dict] = None,
+                     keep_segments: bool = True) -> TrackPrediction:
+    """Genre of a track given as its segments (each the model's num_samples long, e.g. from
+    audio.iter_segments), consumed batch by batch: the mean comes from a running sum, and the per-segment
+    outputs are kept only with keep_segments, so memory does not grow with the track."""
+    info = info or read_serving_info(loaded_model)
     serve = loaded_model.signatures[SERVING_DEFAULT]
-    probabilities, genres = [], []
-    for start in range(0, len(segments), batch_size):
-        outputs = serve(**{WAVEFORM_INPUT: segments[start:start + batch_size]})
-        probabilities.append(outputs[PROBABILITIES].numpy())
-        genres.extend(g.decode("utf-8") for g in outputs[GENRE].numpy())
-    per_segment = np.concatenate(probabilities)
-    mean = per_segment.mean(axis=0)
-    return TrackPrediction(mean, info["genres"][int(np.argmax(mean))], per_segment, genres)
+    total, count, probabilities, genres = None, 0, [], []
+
+    def run(batch):
+        nonlocal total, count
+        outputs = serve(**{WAVEFORM_INPUT: np.stack(batch)})
+        batch_probabilities = outputs[PROBABILITIES].numpy()
+        total = batch_probabilities.sum(axis=0, dtype=np.float64) + (0.0 if total is None else total)
+        count += len(batch_probabilities)
+        if keep_segments:
+            probabilities.append(batch_probabilities)
+            genres.extend(g.decode("utf-8") for g in outputs[GENRE].numpy())
+
+    batch = []
+    for piece in segments:
+        batch.append(piece)
+        if len(batch) == batch_size:
+            run(batch)
+            batch = []
+    if batch:
+        run(batch)
+    if count == 0:
+        raise ValueError("no segments to predict")
+    mean = (total / count).astype(np.float32)
+    return TrackPrediction(mean, info["genres"][int(np.argmax(mean))],
+                           np.concatenate(probabilities) if keep_segments else None,
+                           genres if keep_segments else None, count)

@@ -63,3 +63,22 @@ def test_stereo_is_downmixed_like_audio_example_gen(served):
 def test_unusable_waveforms_are_refused(served, bad, message):
     with pytest.raises(ValueError, match=message):
         predict_track(served, bad)
+
+
+def test_segments_streamed_from_a_generator_give_the_same_track_prediction(served):
+    """predict_segments keeps a running sum (issue 11): fed a generator, without keeping per-segment
+    outputs, it gives predict_track's mean, and it never needs the whole track."""
+    from components.audio_example_gen.audio import iter_segments
+    from components.keras_trainer.track_prediction import predict_segments
+
+    track = real_clip(VIBE_ACE, 0.0, samples=int(7.5 * N))
+    whole = predict_track(served, track, batch_size=3)
+    blocks = (track[i:i + 5000] for i in range(0, len(track), 5000))
+    streamed = predict_segments(served, iter_segments(blocks, segment_config(22050, N)), batch_size=3,
+                                keep_segments=False)
+    assert streamed.num_segments == whole.num_segments == 7
+    assert streamed.segment_probabilities is None and streamed.segment_genres is None
+    np.testing.assert_allclose(streamed.probabilities, whole.probabilities, atol=1e-6)
+    assert streamed.genre == whole.genre
+    with pytest.raises(ValueError, match="no segments"):
+        predict_segments(served, iter([]))
