@@ -76,7 +76,7 @@ def cmd_run_local(args, config) -> int:
                                            time.strftime("run-local-%Y%m%d-%H%M%S.log")))
     configure_logging(log_file)
     print(f"Full log: {log_file}")
-    outputs = local_runner.run(config)
+    outputs = local_runner.run(config)  # this run's outputs, not those of a concurrent or an earlier run
     from pipeline.report import ledger
 
     balance = ledger.build(outputs)
@@ -84,7 +84,8 @@ def cmd_run_local(args, config) -> int:
     print(f"Full log:        {log_file}")
     from pipeline.report import write_report
 
-    print(f"Run report:      {write_report(config)}  (open it in a browser; `make report` rewrites it)")
+    print(f"Run report:      {write_report(config, outputs=outputs)}  "
+          "(open it in a browser; `make report` rewrites it)")
     if not balance["balanced"]:
         print("error: the run's example ledger does not balance (see the table above): "
               + "; ".join(balance["mismatches"]), file=sys.stderr)
@@ -105,12 +106,27 @@ def cmd_show_config(args, config) -> int:
     return 0
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which recorded run to show (`outputs`, `report`)."""
+    parser.add_argument("--run", dest="run_id", metavar="RUN_ID",
+                        help="the run to show, by id (default: the newest complete run; see --list-runs)")
+    parser.add_argument("--list-runs", action="store_true", help="list the recorded runs, newest first, and exit")
+
+
 def cmd_outputs(args, config) -> int:
     from pipeline import local_runner
 
-    outputs = local_runner.latest_outputs(config)
-    if not outputs:
-        print(f"No run of {config.pipeline_name} recorded in {config.metadata_path}; run `make run-local` first.")
+    if getattr(args, "list_runs", False):
+        runs = local_runner.list_runs(config)
+        for info in runs:
+            print(info.describe())
+        if not runs:
+            print(f"No run of {config.pipeline_name} recorded in {config.metadata_path}; run `make run-local` first.")
+        return 0 if runs else 1
+    outputs = local_runner.latest_outputs(config, run_id=getattr(args, "run_id", None))
+    if outputs.run is None:
+        print(f"No complete run of {config.pipeline_name} to show: {outputs.note} in {config.metadata_path}. "
+              "Run `make run-local` first (or pick a run: `genre-pipeline outputs --list-runs`, `--run RUN_ID`).")
         return 1
     print(local_runner.describe_outputs(outputs, config))
     return 0
@@ -120,7 +136,7 @@ COMMANDS = {
     "run-local": (cmd_run_local, "run the whole pipeline on this machine (demo data unless a dataset is set)"),
     "demo-data": (cmd_demo_data, "write the synthetic demo dataset in FMA's layout"),
     "show-config": (cmd_show_config, "print the effective configuration as JSON"),
-    "outputs": (cmd_outputs, "print where the newest outputs of the local pipeline are"),
+    "outputs": (cmd_outputs, "print the outputs of the newest complete local run (or of --run RUN_ID)"),
 }
 
 
@@ -151,6 +167,8 @@ def main(argv=None) -> int:
     for name, (func, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
         add_config_arguments(command)
+        if name == "outputs":
+            add_run_arguments(command)
         command.set_defaults(func=func)
     args = parser.parse_args(argv)
     try:  # before anything heavy is imported, so a bad setting comes back at once

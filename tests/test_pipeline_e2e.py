@@ -46,6 +46,9 @@ def pipeline_run(tmp_path_factory):
 
 def test_every_component_produced_its_artifact(pipeline_run):
     _, outputs, _, _ = pipeline_run
+    # All from the one run that run-local recorded, complete, every node executed.
+    assert outputs.run is not None and outputs.run.status == "complete", outputs.run
+    assert set(outputs.run.nodes.values()) == {"COMPLETE"}, outputs.run.nodes
     for key in ("AudioExampleGen.examples", "StatisticsGen.statistics", "SchemaGen.schema",
                 "ExampleValidator.anomalies"):
         assert key in outputs and os.path.isdir(outputs[key]), key
@@ -259,6 +262,7 @@ def test_run_report_opens_offline_with_the_runs_numbers(pipeline_run, tmp_path):
     assert rendered.requests == []
     text = rendered.text
     assert "BLESSED" in text and "NOT BLESSED" not in text
+    assert f"run {outputs.run.run_id} (started {outputs.run.started})" in text
     accuracy = read_evaluation(outputs["Evaluator.evaluation"], config.genres)["overall"]["accuracy"]
     assert f"{100 * accuracy:.1f}%" in text
     for name in ("Logistic regression", "k-nearest neighbours", "Gaussian naive Bayes", "SVM"):
@@ -274,6 +278,8 @@ def test_second_run_is_cached_and_compares_with_the_model_it_blessed(pipeline_ru
 
     config, outputs, _, _ = pipeline_run
     latest = _rerun(config)
+    assert latest.run.run_id != outputs.run.run_id and latest.run.status == "complete"
+    assert latest.run.nodes["Trainer"] == "CACHED"  # a run of cached steps is complete: it reads the reused model
     for key in ("AudioExampleGen.examples", "SpectrogramTransform.transformed_examples", "Trainer.model"):
         assert latest[key] == outputs[key], key
     # The resolver now finds this model as the latest blessed one: the Evaluator ran again, against it.

@@ -429,9 +429,9 @@ def test_partial_run_shows_what_there_is(run, tmp_path):
     text = _text(html)
     assert "NO DECISION" in text
     assert "not available: the dataset summary could not be read (JSONDecodeError" in text
-    assert "not available: the newest run recorded no SchemaGen.schema output" in text
-    assert "not available: the newest run recorded no Evaluator.blessing output" in text
-    assert "not available: the newest run recorded no Pusher.pushed_model output" in text
+    assert "not available: the run recorded no SchemaGen.schema output" in text
+    assert "not available: the run recorded no Evaluator.blessing output" in text
+    assert "not available: the run recorded no Pusher.pushed_model output" in text
     # Without the Evaluator the Keras row comes from the Trainer's own test metrics; baselines are disabled.
     models = _section(text, "Model comparison", "Per-genre metrics")
     assert f"Keras cnn2d_mel Trainer's own test metrics (no Evaluator result) {_pct(run['trainer']['test']['accuracy'])}" \
@@ -543,3 +543,36 @@ def test_charts_are_escaped_svg_with_the_numbers():
     assert charts.nice_ticks(0.12, 0.87) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     bars = charts.bar_chart([("a", 0.5, True), ("b", None, False)], "acc", reference=[(0.3, "floor 30%")])
     assert "50.0%" in bars and "n/a" in bars and "floor 30%" in bars
+
+
+# -- which run the report is about -----------------------------------------------------------------------------
+
+def test_report_is_of_one_named_run_the_newest_complete_one_unless_another_is_chosen(tmp_path):
+    """MLMD holds a complete run and a newer one killed in the Evaluator after training a new model: the report
+    names the complete run and shows only its artifacts; `report --run` picks the other and says it is partial."""
+    from pipeline.report import main, write_report
+    from tests.mlmd_runs import Runs
+
+    config = small_config(f"output_root={tmp_path}")
+    runs = Runs(config)
+    runs.complete_run("2026-01-01T10:00:00", blessed=False)
+    runs.start("2026-01-02T10:00:00", runner="dead")
+    runs.execute("2026-01-02T10:00:00", "AudioExampleGen", "CACHED", cached_from="2026-01-01T10:00:00")
+    runs.execute("2026-01-02T10:00:00", "Trainer")
+    runs.execute("2026-01-02T10:00:00", "Evaluator", "RUNNING")
+
+    text = _text(open(write_report(config, str(tmp_path / "newest.html")), encoding="utf-8").read())
+    header = text[:text.index("Run overview")]
+    assert "run 2026-01-01T10:00:00 (started " in header and "NOT BLESSED" in header
+    overview = _section(text, "Run overview", "Example ledger")
+    assert "Run 2026-01-01T10:00:00 (started " in overview and "not complete" not in overview
+    assert runs.outputs["2026-01-01T10:00:00"]["Trainer.model"] in overview
+    assert runs.outputs["2026-01-02T10:00:00"]["Trainer.model"] not in text
+
+    chosen = tmp_path / "chosen.html"
+    assert main(["--set", f"output_root={tmp_path}", "--run", "2026-01-02T10:00:00", "--output", str(chosen)]) == 0
+    text = _text(chosen.read_text(encoding="utf-8"))
+    assert "run 2026-01-02T10:00:00 (started " in text and "interrupted" in text
+    assert "run 2026-01-02T10:00:00 is not complete (interrupted" in text
+    assert runs.outputs["2026-01-02T10:00:00"]["Trainer.model"] in text
+    assert main(["--set", f"output_root={tmp_path}", "--run", "nope", "--output", str(chosen)]) == 2

@@ -41,8 +41,18 @@ def _guarded(title: str, build: Callable[[], dict]) -> dict:
 
 def _missing(outputs: dict, key: str) -> str:
     if not outputs:
-        return "no pipeline run is recorded (run `make run-local` first)"
-    return f"the newest run recorded no {key} output (the step did not run, failed, or is not in the pipeline)"
+        note = getattr(outputs, "note", "") or "no pipeline run is recorded"
+        return f"{note} (run `make run-local` first)"
+    return f"the run recorded no {key} output (the step did not run, failed, or is not in the pipeline)"
+
+
+def run_summary(outputs: dict) -> Optional[dict]:
+    """Which run the outputs are from (local_runner.latest_outputs names it), or None if not known."""
+    run = getattr(outputs, "run", None)
+    if run is None:
+        return None
+    return {"id": run.run_id, "started": run.started, "status": run.status, "detail": run.detail,
+            "complete": run.status == "complete", "text": run.describe()}
 
 
 # -- overview ------------------------------------------------------------------------------------------------
@@ -67,8 +77,12 @@ def overview(config: PipelineConfig, outputs: dict, generated_at: str) -> dict:
         ("Pipeline root", config.pipeline_root),
         ("MLMD database", config.metadata_path),
     ]
+    run = run_summary(outputs)
+    if run is not None:
+        settings.insert(0, ("Run", run["text"]))
     return {"generated_at": generated_at, "pipeline_name": config.pipeline_name, "settings": settings,
-            "artifacts": sorted(outputs.items()), "run_recorded": bool(outputs)}
+            "artifacts": sorted(outputs.items()), "run_recorded": bool(outputs), "run": run,
+            "run_note": getattr(outputs, "note", "")}
 
 
 # -- dataset -------------------------------------------------------------------------------------------------

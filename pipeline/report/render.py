@@ -106,15 +106,16 @@ def render_html(report: dict) -> str:
 
 
 def write_report(config: PipelineConfig, output: Optional[str] = None, outputs: Optional[dict] = None,
-                 **collect_args) -> str:
-    """Writes the report of the newest local run (or of `outputs`, "<component>.<key>" -> uri) to `output`
+                 run_id: Optional[str] = None, **collect_args) -> str:
+    """Writes the report of the newest complete local run, or of the run `run_id`, or of `outputs`
+    ("<component>.<key>" -> uri, as local_runner.latest_outputs gives them, naming their run) to `output`
     (default config.report_path, local or gs://); returns its path."""
     import tensorflow as tf
 
     from pipeline.report.collect import collect
 
     if outputs is None:
-        outputs = _latest_outputs(config)
+        outputs = _latest_outputs(config, run_id)
     html = render_html(collect(config, outputs, **collect_args))
     path = output or config.report_path
     parent = os.path.dirname(path)
@@ -125,22 +126,25 @@ def write_report(config: PipelineConfig, output: Optional[str] = None, outputs: 
     return path
 
 
-def _latest_outputs(config: PipelineConfig) -> dict:
-    # Opening a missing SQLite database would create an empty one: a report of "no run" needs no side effect.
-    if "://" not in config.metadata_path and not os.path.exists(config.metadata_path):
-        _log.warning("no MLMD database at %s: the report will say that no run is recorded", config.metadata_path)
-        return {}
-    from pipeline.local_runner import latest_outputs
+def _latest_outputs(config: PipelineConfig, run_id: Optional[str] = None) -> dict:
+    from pipeline.local_runner import latest_outputs  # never creates a missing database
 
-    return latest_outputs(config)
+    outputs = latest_outputs(config, run_id=run_id)
+    if outputs.run is None:
+        _log.warning("%s: the report will say so", outputs.note)
+    return outputs
 
 
 def main(argv=None) -> int:
     from pipeline.cli import add_config_arguments, quiet_library_warnings
 
     parser = argparse.ArgumentParser(prog="genre-pipeline report",
-                                     description="Write the self-contained HTML report of the newest local run.")
+                                     description="Write the self-contained HTML report of the newest complete "
+                                                 "local run (or of --run RUN_ID).")
     add_config_arguments(parser)
+    parser.add_argument("--run", dest="run_id", metavar="RUN_ID",
+                        help="the run to report, by id (default: the newest complete run; "
+                             "`genre-pipeline outputs --list-runs` lists them)")
     parser.add_argument("--output", help="where to write the HTML (default: report.output, else "
                                          "<output_root>/<pipeline_name>/report.html)")
     args = parser.parse_args(argv)
@@ -150,7 +154,12 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     quiet_library_warnings()
-    print(f"Run report: {write_report(config, args.output)}")
+    try:
+        path = write_report(config, args.output, run_id=args.run_id)
+    except ValueError as e:  # an unknown run id
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"Run report: {path}")
     return 0
 
 
