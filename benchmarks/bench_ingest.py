@@ -24,6 +24,7 @@ import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
+from pipeline import component_settings
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_ingest"
@@ -62,7 +63,6 @@ def child_example_gen(config_args: list[str], audio_root: str, metadata_dir: str
     from tfx.types import standard_artifacts
 
     from components.audio_example_gen import executor
-    from components.audio_example_gen.settings import IngestSettings
     from pipeline.config import load_config
 
     config = load_config(None, [*config_args, f"dataset.audio_root={audio_root}", f"dataset.metadata_dir={metadata_dir}"])
@@ -73,7 +73,7 @@ def child_example_gen(config_args: list[str], audio_root: str, metadata_dir: str
         tmp_dir=os.path.join(out_dir, "tmp"), unique_id="bench")
     started = time.perf_counter()
     executor.Executor(context).Do({}, {executor.EXAMPLES_KEY: [examples]},
-                                  {executor.INGEST_CONFIG_KEY: IngestSettings.from_pipeline_config(config).model_dump_json()})
+                                  {executor.INGEST_CONFIG_KEY: component_settings.ingest_settings(config).model_dump_json()})
     elapsed = time.perf_counter() - started
     with open(os.path.join(examples.uri, executor.SUMMARY_FILE)) as f:
         summary = json.load(f)

@@ -34,6 +34,7 @@ import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
+from pipeline import component_settings
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_input"
@@ -49,16 +50,14 @@ def data_dir() -> str:
 
 def prepare_examples(config, workers: int = 0) -> dict:
     """{"raw", "transformed": Examples roots with Split-*; "featurizer": dir}; reused while current."""
-    from components.spectrogram_transform.featurizer import SpectrogramSettings
-    from components.spectrogram_transform.settings import TransformSettings
     from pipeline.local_runner import prepare_dataset
 
     root = data_dir()
-    settings = SpectrogramSettings.from_pipeline_config(config)
+    settings = component_settings.spectrogram_settings(config)
     fingerprint = {"version": DATA_VERSION, "demo": config.demo.model_dump(mode="json"), "genres": list(config.genres),
                    "audio": config.audio.model_dump(mode="json"), "split": config.split.model_dump(mode="json"),
                    "example_gen": config.example_gen.model_dump(mode="json"),
-                   "transform_output": TransformSettings.from_pipeline_config(config).output.model_dump(mode="json"),
+                   "transform_output": component_settings.transform_settings(config).output.model_dump(mode="json"),
                    "featurizer": json.loads(settings.to_json())}
     paths = {"raw": os.path.join(root, "raw"), "transformed": os.path.join(root, "transformed"),
              "featurizer": os.path.join(root, "featurizer"), "audio_root": config.audio_root}
@@ -72,7 +71,7 @@ def prepare_examples(config, workers: int = 0) -> dict:
     started = time.perf_counter()
     _ingest(config, paths["raw"], workers or os.cpu_count() or 1, os.path.join(root, "tmp"))
     _transform(paths["raw"], paths["transformed"], paths["featurizer"], settings,
-               TransformSettings.from_pipeline_config(config).output)
+               component_settings.transform_settings(config).output)
     print(f"Prepared benchmark examples in {time.perf_counter() - started:.0f} s: {root}", file=sys.stderr)
     with open(marker, "w") as f:
         json.dump(fingerprint, f)
@@ -84,14 +83,13 @@ def _ingest(config, out_dir: str, workers: int, tmp_dir: str) -> None:
     from tfx.types import standard_artifacts
 
     from components.audio_example_gen import executor
-    from components.audio_example_gen.settings import IngestSettings
 
     examples = standard_artifacts.Examples()
     examples.uri = out_dir
     context = base_beam_executor.BaseBeamExecutor.Context(
         beam_pipeline_args=[f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"],
         tmp_dir=tmp_dir, unique_id="bench-input")
-    settings = IngestSettings.from_pipeline_config(config).model_dump_json()
+    settings = component_settings.ingest_settings(config).model_dump_json()
     executor.Executor(context).Do({}, {executor.EXAMPLES_KEY: [examples]}, {executor.INGEST_CONFIG_KEY: settings})
 
 
@@ -216,17 +214,15 @@ def main(argv=None) -> int:
 
     configure_logging()
     from components.audio_example_gen.sources import list_sources
-    from components.spectrogram_transform.featurizer import SpectrogramSettings
     from pipeline.config import load_config
 
     config = load_config(args.config, args.overrides)
-    from components.spectrogram_transform.settings import TransformSettings
 
     if not config.dataset.uses_demo:
         print("bench-input measures the demo dataset; leave dataset.audio_root empty", file=sys.stderr)
         return 2
     paths = prepare_examples(config)
-    settings = SpectrogramSettings.from_pipeline_config(config)
+    settings = component_settings.spectrogram_settings(config)
     listing = list_sources(config.dataset.layout, config.audio_root, config.metadata_dir, config.dataset.subset,
                            config.genres, config.split)
     train_items = [item for item in listing.items if item.split == "train"]
@@ -235,7 +231,7 @@ def main(argv=None) -> int:
               "trials": args.trials, "train_clips": len(train_items), "transformed_files": files,
               "transformed_train_bytes": sum(os.path.getsize(f) for f in files),
               "compression": "{0.compression_engine} level {0.compression_level}".format(
-                  TransformSettings.from_pipeline_config(config).output),
+                  component_settings.transform_settings(config).output),
               "cpus": os.cpu_count(),
               "load_average_before": os.getloadavg(), "ours": {}, "baseline": {}}
     files, train_items = files * args.repeat, train_items * args.repeat

@@ -20,6 +20,7 @@ import numpy as np
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, run_measured, write_report
+from pipeline import component_settings
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_predict_memory"
@@ -29,12 +30,12 @@ GOAL_RATIO = 1.2
 def child_model(config_path, overrides: list[str], root: str) -> dict:
     """Export the featurizer and an untrained model of the configured family (a Model artifact root)."""
     from components.blessing_evaluator.testing import export_untrained_model
-    from components.spectrogram_transform.featurizer import SpectrogramSettings, export_featurizer
+    from components.spectrogram_transform.featurizer import export_featurizer
     from pipeline.config import load_config
 
     config = load_config(config_path, overrides)
     featurizer_dir = os.path.join(root, "featurizer")
-    export_featurizer(SpectrogramSettings.from_pipeline_config(config), featurizer_dir)
+    export_featurizer(component_settings.spectrogram_settings(config), featurizer_dir)
     export_untrained_model(featurizer_dir, os.path.join(root, "model"), config)
     return {"model": os.path.join(root, "model")}
 

@@ -29,6 +29,7 @@ import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
+from pipeline import component_settings
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_train_step"
@@ -54,11 +55,10 @@ def child(family: str, config_args: list[str], files: list[str], steps: int, war
     from components.keras_trainer.models import build_model
     from components.keras_trainer.strategy import global_batch_size, make_strategy
     from components.ledger import count_records
-    from components.spectrogram_transform.featurizer import SpectrogramSettings
     from pipeline.config import load_config
 
     config = load_config(None, [*config_args, f"trainer.model_family={family}"])
-    settings = SpectrogramSettings.from_pipeline_config(config)
+    settings = component_settings.spectrogram_settings(config)
     spec = data.input_spec(family, settings)
     strategy, plan = make_strategy()
     batch = global_batch_size(config.trainer.batch_size, strategy.num_replicas_in_sync)

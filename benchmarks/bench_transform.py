@@ -29,6 +29,7 @@ import time
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
+from pipeline import component_settings
 from pipeline.cli import add_config_arguments
 
 MODULE = "benchmarks.bench_transform"
@@ -44,7 +45,7 @@ def cut_examples(sample_rate: int, num_samples: int, count: int) -> "np.ndarray"
     import numpy as np
 
     from components.audio_example_gen.audio import decode
-    from pipeline.config import AudioConfig
+    from components.audio_example_gen.settings import AudioConfig
 
     config = AudioConfig(sample_rate=sample_rate)
     clips = []
@@ -192,11 +193,10 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from components.spectrogram_transform.settings import TransformSettings
     from pipeline.config import load_config
 
     config = load_config(args.config, args.overrides)
-    settings = TransformSettings.from_pipeline_config(config)
+    settings = component_settings.transform_settings(config)
     spec = settings.featurizer
     os.environ.update(SINGLE_THREAD)  # inherited by every child
     work = tempfile.mkdtemp(prefix="bench-transform-")

@@ -109,7 +109,7 @@ def compile_pipeline(
 
 
 def _create_components(config: PipelineConfig, target: str) -> dict[str, Any]:
-    # Components may embed the config (the Trainer's custom_config holds all of it): submission settings (host,
+    # Components may embed the config (the Pusher's manifest_context holds all of it): submission settings (host,
     # namespace, service accounts, network, encryption key) are reset first, so they never reach the compiled
     # file and changing them never invalidates a cached step. The target decides how the Evaluator finds the
     # latest blessed model (no resolver task on open-source Kubeflow).

@@ -12,24 +12,18 @@ from tfx.dsl.components.base import executor_spec
 from components import statistics_executor
 from components.audio_example_gen import features
 from components.audio_example_gen.component import AudioExampleGen
-from components.audio_example_gen.settings import IngestSettings
 from components.audio_example_gen.sources import walk_files
 from components.blessing_evaluator.component import BlessingEvaluator
-from components.blessing_evaluator.eval_config import build_eval_config
-from components.blessing_evaluator.policy import TARGETS, BlessingPolicy
+from components.blessing_evaluator.policy import TARGETS
 from components.sklearn_baseline_trainer.component import SklearnBaselineTrainer
-from components.sklearn_baseline_trainer.settings import BaselineSettings
 from components.spectrogram_transform.component import SpectrogramTransform
-from components.spectrogram_transform.settings import TransformSettings
 from components.versioned_pusher.component import VersionedPusher
+from pipeline import component_settings
 from pipeline.config import PipelineConfig
 
 # The Trainer's run_fn is named by its dotted path, so it ships inside the container image instead of
 # being uploaded as a module file at compile time.
 KERAS_RUN_FN = "components.keras_trainer.trainer.run_fn"
-# Sections run_fn never reads: left out of the Trainer's custom_config, so changing a blessing threshold, the
-# push destination or a deployment setting does not invalidate the cached model and retrain it.
-NOT_FOR_TRAINING = {"evaluator", "pusher", "report", "deploy", "kubeflow", "vertex", "dataflow", "beam"}
 
 
 def input_fingerprint(config: PipelineConfig) -> str:
@@ -55,7 +49,7 @@ def create_components(config: PipelineConfig, target: str = "local") -> dict[str
     # Kubeflow, whose backend rejects resolver tasks. Checked before AudioExampleGen lists the audio files.
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {list(TARGETS)}")
-    example_gen = AudioExampleGen(IngestSettings.from_pipeline_config(config), input_fingerprint(config))
+    example_gen = AudioExampleGen(component_settings.ingest_settings(config), input_fingerprint(config))
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
         # The waveform and per-clip identifiers are left out: see features.STATISTICS_EXCLUDED.
@@ -70,7 +64,7 @@ def create_components(config: PipelineConfig, target: str = "local") -> dict[str
     spectrogram_transform = SpectrogramTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        settings=TransformSettings.from_pipeline_config(config),
+        settings=component_settings.transform_settings(config),
     )
     # Data that fails validation should not be featurised and trained on unnoticed: run after the validator.
     spectrogram_transform.add_upstream_node(example_validator)
@@ -79,10 +73,12 @@ def create_components(config: PipelineConfig, target: str = "local") -> dict[str
         examples=spectrogram_transform.outputs["transformed_examples"],
         transform_graph=spectrogram_transform.outputs["featurizer"],
         schema=schema_gen.outputs["schema"],
-        # Epochs, steps and early stopping come from config.trainer (read by run_fn), not from step counts.
+        # Epochs, steps and early stopping come from trainer.* (read by run_fn), not from step counts.
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={"config": config.model_dump(mode="json", exclude=NOT_FOR_TRAINING)},
+        # Exactly what run_fn reads (TrainerSettings), so that nothing else (a blessing threshold, the baselines,
+        # the output root, a deployment setting) invalidates the cached model and retrains it.
+        custom_config=component_settings.trainer_settings(config).to_custom_config(),
     )
     components = {
         "AudioExampleGen": example_gen,
@@ -96,7 +92,7 @@ def create_components(config: PipelineConfig, target: str = "local") -> dict[str
     if config.baselines.enabled:
         baselines = SklearnBaselineTrainer(
             examples=spectrogram_transform.outputs["transformed_examples"],
-            settings=BaselineSettings.from_pipeline_config(config),
+            settings=component_settings.baseline_settings(config),
         )
         components["SklearnBaselineTrainer"] = baselines
     latest_blessed = None
@@ -116,9 +112,9 @@ def create_components(config: PipelineConfig, target: str = "local") -> dict[str
         model=trainer.outputs["model"],
         baseline_model=latest_blessed.outputs["model"] if latest_blessed else None,
         baseline_models=baselines.outputs["model"] if baselines else None,
-        eval_config=build_eval_config(config),
+        eval_config=component_settings.eval_config(config),
         example_splits=[config.evaluator.example_split],
-        policy=BlessingPolicy.from_pipeline_config(config, target),
+        policy=component_settings.blessing_policy(config, target),
     ).with_id("Evaluator")
     components["Evaluator"] = evaluator
     components["Pusher"] = VersionedPusher(

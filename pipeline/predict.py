@@ -26,9 +26,10 @@ from typing import Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from components.audio_example_gen import audio
+from components.audio_example_gen.settings import AudioConfig
 from components.versioned_pusher import versions
 from pipeline.cli import add_config_arguments, quiet_library_warnings
-from pipeline.config import AudioConfig, load_config
+from pipeline.config import load_config
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 FORMAT_SERVING = "Format-Serving"  # the Trainer's serving model inside its Model artifact (tfx path_utils)

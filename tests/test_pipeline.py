@@ -99,3 +99,25 @@ def test_blessing_and_deployment_settings_do_not_change_the_trainers_cache_key(t
     assert trainer_config("evaluator.accuracy_floor=0.9", "pusher.destination=/elsewhere",
                           "deploy.pipeline_root=gs://b/r", "beam.direct_num_workers=1") == base
     assert trainer_config("trainer.epochs=3") != base
+
+
+def test_only_what_run_fn_reads_is_in_the_trainers_cache_key(tmp_path):
+    """The Trainer's execution properties (its cache key) hold TrainerSettings and nothing else: the baselines,
+    the demo data's settings, the output root and the Evaluator's thresholds leave them as they are."""
+    def trainer_properties(*overrides, output_root=tmp_path / "runs"):
+        config = load_config(overrides=[f"output_root={output_root}", *overrides])
+        return create_components(config)["Trainer"].exec_properties
+
+    base = trainer_properties()
+    unrelated = {
+        "baselines": ["baselines.algorithms=[knn]", "baselines.seed=3", "baselines.pca_components=0.9"],
+        "demo": ["demo.workers=1", "demo.seed=7", "demo.tracks_per_genre=4", f"demo.root={tmp_path / 'demo'}"],
+        "evaluator": ["evaluator.accuracy_floor=0.9", "evaluator.max_accuracy_drop=0.1",
+                      "evaluator.baseline_margin=0.05"],
+    }
+    for section, overrides in unrelated.items():
+        assert trainer_properties(*overrides) == base, section
+    assert trainer_properties(output_root=tmp_path / "elsewhere") == base
+    assert str(tmp_path) not in base["custom_config"]
+    assert trainer_properties("trainer.learning_rate=0.01") != base
+    assert trainer_properties("transform.spectrogram.n_mels=64") != base  # run_fn checks the featurizer's

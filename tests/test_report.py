@@ -11,6 +11,7 @@ import pytest
 
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from components.keras_trainer.testing import small_config
+from pipeline import component_settings
 
 ALGORITHMS = ("logistic_regression", "knn", "gaussian_nb", "svm")
 INGEST_QUARANTINE = [("fma_small/099/099134.mp3", 99134, "decode_error", "mp3 stream fails to decode: lost sync"),
@@ -23,7 +24,6 @@ def _ingest_artifact(uri: str, config, counts: dict) -> str:
     """AudioExampleGen's summary.json and quarantine.jsonl, written by its own summarise/_write_outputs."""
     from components.audio_example_gen import executor
     from components.audio_example_gen.ingest import Outcome
-    from components.audio_example_gen.settings import IngestSettings
 
     outcomes = []
     for split, count in counts.items():
@@ -33,7 +33,7 @@ def _ingest_artifact(uri: str, config, counts: dict) -> str:
                                     content=f"{split}-{genre}"))
     outcomes += [Outcome(path, track, "quarantined", reason=reason, detail=detail)
                  for path, track, reason, detail in INGEST_QUARANTINE]
-    settings = IngestSettings.from_pipeline_config(config)
+    settings = component_settings.ingest_settings(config)
     summary = executor.summarise(outcomes, len(outcomes), [], settings, written=dict(counts))
     os.makedirs(uri, exist_ok=True)
     executor._write_outputs(uri, outcomes, summary)
@@ -43,7 +43,6 @@ def _ingest_artifact(uri: str, config, counts: dict) -> str:
 def _transform_artifact(uri: str, config, counts: dict) -> str:
     """SpectrogramTransform's summary.json and quarantine.jsonl with one silent segment in test."""
     from components.spectrogram_transform import executor
-    from components.spectrogram_transform.settings import TransformSettings
 
     quarantine = [{"split": "test", "track_id": 90001, "segment_index": 3, "source_path": "test/silent.mp3",
                    "reason": "silent", "detail": "every sample is 0"}]
@@ -53,7 +52,7 @@ def _transform_artifact(uri: str, config, counts: dict) -> str:
         tallies += [["examples_in", split, "", count + extra], ["examples_out", split, "", count]]
     tallies.append(["quarantined", "test", "silent", 1])
     upstream = {split: count + (1 if split == "test" else 0) for split, count in counts.items()}
-    summary = executor.summarise(tallies, quarantine, list(counts), TransformSettings.from_pipeline_config(config),
+    summary = executor.summarise(tallies, quarantine, list(counts), component_settings.transform_settings(config),
                                  upstream=upstream, written=dict(counts), csv=dict(counts))
     os.makedirs(uri, exist_ok=True)
     executor.write_outputs(uri, quarantine, summary)
@@ -96,7 +95,6 @@ def _baselines(root: str, config) -> str:
     from tfx.types import standard_artifacts
 
     from components.sklearn_baseline_trainer import executor, testdata
-    from components.sklearn_baseline_trainer.settings import BaselineSettings
 
     n = len(config.genres)
     splits = {split: testdata.separable_rows(n, artists_per_genre=a, tracks_per_artist=2, segments=2,
@@ -107,7 +105,7 @@ def _baselines(root: str, config) -> str:
     model.uri = os.path.join(root, "baselines")
     os.makedirs(model.uri)
     executor.Executor().Do({executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
-                           {executor.BASELINE_CONFIG_KEY: BaselineSettings.from_pipeline_config(config).model_dump_json()})
+                           {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()})
     return model.uri
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from pipeline.config import AudioConfig
+from components.audio_example_gen.settings import AudioConfig
 
 
 class Reason:

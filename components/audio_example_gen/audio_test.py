@@ -4,7 +4,8 @@ import pytest
 
 from components.audio_example_gen import audio
 from components.audio_example_gen.audio import Quarantined, Reason
-from pipeline.config import AudioConfig
+from components.audio_example_gen.settings import AudioConfig
+from pipeline import component_settings
 from tests import factories
 
 CONFIG = AudioConfig()
@@ -240,17 +241,16 @@ def test_ingestion_quarantines_a_file_over_the_decoded_length_bound(tmp_path):
     """AudioExampleGen's per-file step (ingest.process_item): a 61.5 s track is too_long under a 60 s bound,
     with no examples, and ingested under the default bound."""
     from components.audio_example_gen import ingest
-    from components.audio_example_gen.settings import IngestSettings
     from components.audio_example_gen.sources import SourceItem
     from pipeline.config import load_config
 
     item = SourceItem(str(factories.VIBE_ACE), factories.VIBE_ACE.name, 7, 3, "Rock", 1, "train")
     config = load_config(None, [])
-    bounded = IngestSettings.from_pipeline_config(load_config(None, ["audio.max_decoded_seconds=60"]))
+    bounded = component_settings.ingest_settings(load_config(None, ["audio.max_decoded_seconds=60"]))
     outcome, examples = ingest.process_item(item, bounded)
     assert (outcome.status, outcome.reason, examples) == ("quarantined", "too_long", [])
     assert "over the 60 s limit (audio.max_decoded_seconds)" in outcome.detail
-    outcome, examples = ingest.process_item(item, IngestSettings.from_pipeline_config(config))
+    outcome, examples = ingest.process_item(item, component_settings.ingest_settings(config))
     assert outcome.status == "ok" and len(examples) == 20  # 61.5 s in 3 s segments
 
 

@@ -4,6 +4,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_example_gen.executor import INGEST_CONFIG_KEY
 from components.audio_example_gen.settings import IngestSettings
+from pipeline import component_settings
 from pipeline.config import load_config
 from pipeline.pipeline import create_components
 from tests.compiled import compile_pipeline_spec
@@ -16,7 +17,7 @@ def _remote_config():
 
 def test_settings_round_trip_through_the_execution_property():
     config = _remote_config()
-    component = AudioExampleGen(IngestSettings.from_pipeline_config(config), "fingerprint")
+    component = AudioExampleGen(component_settings.ingest_settings(config), "fingerprint")
     settings = IngestSettings.model_validate_json(component.exec_properties[INGEST_CONFIG_KEY])
     assert settings.audio_root == "gs://bucket/fma_small" and settings.genres == config.genres
     assert settings.audio == config.audio and settings.split == config.split

@@ -11,7 +11,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.audio_example_gen import audio, executor, features
-from components.audio_example_gen.settings import IngestSettings
+from pipeline import component_settings
 from pipeline.config import PipelineConfig, load_config
 from tests import factories
 
@@ -60,7 +60,7 @@ def _run_executor(tmp_path, overrides):
         tmp_dir=str(tmp_path / "tmp"), unique_id="test")
     executor.Executor(context).Do(
         {}, {executor.EXAMPLES_KEY: [examples]},
-        {executor.INGEST_CONFIG_KEY: IngestSettings.from_pipeline_config(config).model_dump_json(),
+        {executor.INGEST_CONFIG_KEY: component_settings.ingest_settings(config).model_dump_json(),
          executor.INPUT_FINGERPRINT_KEY: "abc"})
     return config, examples, expected
 

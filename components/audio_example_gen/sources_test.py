@@ -5,8 +5,9 @@ import os
 import pytest
 
 from components.audio_example_gen import sources
+from components.audio_example_gen.settings import SplitConfig
 from components.audio_example_gen.sources import Reason
-from pipeline.config import FMA_SMALL_GENRES, SplitConfig
+from pipeline.config import FMA_SMALL_GENRES
 from tests import factories
 
 GENRES = FMA_SMALL_GENRES

@@ -8,9 +8,8 @@ from tfx import types
 from tfx.types import standard_artifacts
 
 from components.blessing_evaluator.component import BlessingEvaluator
-from components.blessing_evaluator.eval_config import build_eval_config
 from components.blessing_evaluator.executor import BASELINE_MODELS_KEY, BLESSING_POLICY_KEY, Executor
-from components.blessing_evaluator.policy import BlessingPolicy
+from pipeline import component_settings
 from pipeline.config import load_config
 
 
@@ -22,8 +21,8 @@ def _component(target="local", **overrides):
     config = load_config()
     arguments = dict(
         examples=_channel(standard_artifacts.Examples), model=_channel(standard_artifacts.Model),
-        eval_config=build_eval_config(config), example_splits=["test"],
-        policy=BlessingPolicy.from_pipeline_config(config, target),
+        eval_config=component_settings.eval_config(config), example_splits=["test"],
+        policy=component_settings.blessing_policy(config, target),
         baseline_model=_channel(standard_artifacts.Model), baseline_models=_channel(standard_artifacts.Model))
     arguments.update(overrides)
     return BlessingEvaluator(**arguments)
@@ -54,8 +53,8 @@ def test_construction_refuses_what_cannot_work():
     with pytest.raises(ValueError, match="one split"):
         _component(example_splits=["eval", "test"])
     with pytest.raises(ValueError, match="do not also wire a baseline_model resolver"):
-        _component(policy=BlessingPolicy.from_pipeline_config(load_config(), "kubeflow"))
-    config = build_eval_config(load_config())
+        _component(policy=component_settings.blessing_policy(load_config(), "kubeflow"))
+    config = component_settings.eval_config(load_config())
     del config.metrics_specs[0].metrics[1]
     with pytest.raises(ValueError, match="no metric named 'accuracy'"):
         _component(eval_config=config)

@@ -14,8 +14,8 @@ from typing import Optional
 import tensorflow_model_analysis as tfma
 
 from components.audio_example_gen import features as raw_features
+from components.blessing_evaluator.settings import EvaluatorConfig
 from components.keras_trainer.serving import PROBABILITIES, SERVING_EXAMPLES
-from pipeline.config import PipelineConfig
 
 # Metric names as TFMA writes them into the evaluation (MetricKey.name).
 ACCURACY = "accuracy"
@@ -29,15 +29,15 @@ SLICE_FEATURE = raw_features.GENRE
 MODEL_TYPE = "tf_generic"
 
 
-def build_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """EvalConfig for `config.genres` with the static accuracy thresholds of `config.evaluator`.
+def build_eval_config(num_classes: int, evaluator: EvaluatorConfig) -> tfma.EvalConfig:
+    """EvalConfig for `num_classes` genres with the static accuracy thresholds of the `evaluator` settings.
 
     The executor replaces the accuracy lower bound at run time (the best sklearn baseline is known only
     then); the floor set here keeps the config meaningful on its own, e.g. under the stock Evaluator."""
     return make_eval_config(
-        num_classes=len(config.genres),
-        accuracy_lower_bound=config.evaluator.accuracy_floor,
-        max_accuracy_drop=config.evaluator.max_accuracy_drop,
+        num_classes=num_classes,
+        accuracy_lower_bound=evaluator.accuracy_floor,
+        max_accuracy_drop=evaluator.max_accuracy_drop,
     )
 
 

@@ -12,10 +12,11 @@ from tfx.components.evaluator import executor as standard_executor
 from components.blessing_evaluator import eval_config as ec
 from components.blessing_evaluator import results, testing
 from components.keras_trainer.testing import small_config
+from pipeline import component_settings
 
 
 def test_model_spec_calls_the_example_signature_of_the_served_model():
-    config = ec.build_eval_config(small_config())
+    config = component_settings.eval_config(small_config())
     (spec,) = config.model_specs
     assert (spec.signature_name, spec.model_type, spec.label_key, spec.prediction_key) == (
         "serving_examples", "tf_generic", "label", "probabilities")
@@ -23,7 +24,7 @@ def test_model_spec_calls_the_example_signature_of_the_served_model():
 
 
 def test_metrics_cover_counts_accuracy_crossentropy_per_genre_and_macro_f1():
-    config = ec.build_eval_config(small_config())
+    config = component_settings.eval_config(small_config())
     plain, binarized = config.metrics_specs
     assert [m.class_name for m in plain.metrics] == [
         "ExampleCount", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "MultiClassConfusionMatrixPlot"]
@@ -34,7 +35,7 @@ def test_metrics_cover_counts_accuracy_crossentropy_per_genre_and_macro_f1():
 
 
 def test_thresholds_come_from_the_config_and_apply_to_the_overall_slice_only():
-    config = ec.build_eval_config(small_config("evaluator.accuracy_floor=0.42", "evaluator.max_accuracy_drop=0.05"))
+    config = component_settings.eval_config(small_config("evaluator.accuracy_floor=0.42", "evaluator.max_accuracy_drop=0.05"))
     assert ec.accuracy_thresholds(config) == (0.42, -0.05)
     (per_slice,) = ec.accuracy_metric(config).per_slice_thresholds
     assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
@@ -47,7 +48,7 @@ def test_thresholds_come_from_the_config_and_apply_to_the_overall_slice_only():
 
 
 def test_a_config_without_the_accuracy_metric_is_refused_by_name():
-    config = ec.build_eval_config(small_config())
+    config = component_settings.eval_config(small_config())
     del config.metrics_specs[0].metrics[1]
     with pytest.raises(ValueError, match="no metric named 'accuracy'.*build_eval_config"):
         ec.accuracy_metric(config)
@@ -59,7 +60,7 @@ def tiny_run(tmp_path_factory, tiny_artifact, trained):
     config = small_config()
     model_root = os.path.dirname(trained["serving_model_dir"])
     run = testing.run_evaluator(standard_executor.Executor(), str(tmp_path_factory.mktemp("standard")),
-                                tiny_artifact["examples"], model_root, ec.build_eval_config(config))
+                                tiny_artifact["examples"], model_root, component_settings.eval_config(config))
     reference = testing.reference_metrics(trained["serving_model_dir"],
                                           os.path.join(tiny_artifact["examples"], "Split-test"), config.genres)
     return run, reference, config

@@ -10,12 +10,11 @@ import pipeline  # noqa: F401
 from tfx.types import standard_component_specs as keys
 
 from components.blessing_evaluator import results, testing
-from components.blessing_evaluator.eval_config import build_eval_config
 from components.blessing_evaluator.executor import (
     BASELINE_MODELS_KEY, BLESSING_POLICY_KEY, NO_BASELINES, PUSHED_BASELINE_DIR, Executor, find_previous_model,
     read_best_baseline)
-from components.blessing_evaluator.policy import BlessingPolicy
 from components.keras_trainer.testing import small_config
+from pipeline import component_settings
 
 MODEL_ID = 42
 
@@ -39,12 +38,12 @@ def _run(env, name, policy, model_root=None, baseline_model_uri=None, with_basel
     inputs = {BASELINE_MODELS_KEY: [env["baselines"]]} if with_baselines else {}
     return testing.run_evaluator(
         Executor(), str(env["root"] / name), env["examples"], model_root or env["model_root"],
-        build_eval_config(env["config"]), baseline_model_uri=baseline_model_uri, extra_inputs=inputs,
+        component_settings.eval_config(env["config"]), baseline_model_uri=baseline_model_uri, extra_inputs=inputs,
         extra_properties={BLESSING_POLICY_KEY: policy.model_dump_json()}, model_id=MODEL_ID)
 
 
 def _policy(target="local", *overrides):
-    return BlessingPolicy.from_pipeline_config(small_config(*overrides), target)
+    return component_settings.blessing_policy(small_config(*overrides), target)
 
 
 def _checks(decision):
@@ -230,7 +229,7 @@ def test_baseline_models_without_metrics_json_is_a_clear_error(env, tmp_path):
         read_best_baseline([empty])
     with pytest.raises(ValueError, match="SklearnBaselineTrainer"):  # the executor stops before TFMA runs
         testing.run_evaluator(Executor(), str(tmp_path / "run"), env["examples"], env["model_root"],
-                              build_eval_config(env["config"]), extra_inputs={BASELINE_MODELS_KEY: [empty]},
+                              component_settings.eval_config(env["config"]), extra_inputs={BASELINE_MODELS_KEY: [empty]},
                               extra_properties={BLESSING_POLICY_KEY: _policy().model_dump_json()})
     assert not os.listdir(tmp_path / "run" / "evaluation")
 
@@ -256,5 +255,5 @@ def test_an_empty_push_destination_means_no_previous_model(env, tmp_path):
 def test_the_policy_property_is_required(env, tmp_path):
     with pytest.raises(ValueError, match=f"the {BLESSING_POLICY_KEY} execution property is missing"):
         testing.run_evaluator(Executor(), str(tmp_path), env["examples"], env["model_root"],
-                              build_eval_config(env["config"]))
+                              component_settings.eval_config(env["config"]))
     assert keys.BASELINE_MODEL_KEY == "baseline_model"  # the resolver's channel name the pipeline wires

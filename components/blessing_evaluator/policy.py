@@ -17,7 +17,7 @@ from typing import Any, Literal, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.config import PipelineConfig
+from components.blessing_evaluator.settings import EvaluatorConfig
 
 REGRESSION_SOURCES = ("resolver", "push_destination")
 TARGETS = ("local", "kubeflow", "vertex")
@@ -47,16 +47,19 @@ class BlessingPolicy(BaseModel):
         return self
 
     @classmethod
-    def from_pipeline_config(cls, config: PipelineConfig, target: str) -> "BlessingPolicy":
+    def for_target(cls, evaluator: EvaluatorConfig, target: str, push_destination: str,
+                   genres: Sequence[str]) -> "BlessingPolicy":
+        """The policy of the `evaluator` settings where the pipeline runs on `target` (which decides where the
+        latest blessed model comes from: open-source Kubeflow has no resolver)."""
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}; choose from {list(TARGETS)}")
         return cls(
-            accuracy_floor=config.evaluator.accuracy_floor,
-            max_accuracy_drop=config.evaluator.max_accuracy_drop,
-            baseline_margin=config.evaluator.baseline_margin,
+            accuracy_floor=evaluator.accuracy_floor,
+            max_accuracy_drop=evaluator.max_accuracy_drop,
+            baseline_margin=evaluator.baseline_margin,
             regression_source="push_destination" if target == "kubeflow" else "resolver",
-            push_destination=config.push_destination,
-            genres=config.genres,
+            push_destination=push_destination,
+            genres=tuple(genres),
         )
 
     def accuracy_lower_bound(self, baseline: Optional["BestBaseline"]) -> float:

@@ -5,6 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from components.blessing_evaluator import policy as p
+from pipeline import component_settings
 from pipeline.config import load_config
 
 SVM = p.BestBaseline("svm", 0.79, "/baselines/metrics.json")
@@ -21,7 +22,7 @@ def _policy(**overrides) -> p.BlessingPolicy:
 def test_from_pipeline_config_picks_the_regression_source_by_target(target, source):
     config = load_config(overrides=["evaluator.accuracy_floor=0.4", "evaluator.max_accuracy_drop=0.05",
                                     "evaluator.baseline_margin=0.01", "pusher.destination=gs://bucket/serving"])
-    policy = p.BlessingPolicy.from_pipeline_config(config, target)
+    policy = component_settings.blessing_policy(config, target)
     assert policy.regression_source == source
     assert (policy.accuracy_floor, policy.max_accuracy_drop, policy.baseline_margin) == (0.4, 0.05, 0.01)
     assert policy.push_destination == "gs://bucket/serving" and policy.genres == config.genres
@@ -30,12 +31,12 @@ def test_from_pipeline_config_picks_the_regression_source_by_target(target, sour
 
 def test_local_push_destination_defaults_to_the_runs_folder():
     config = load_config()
-    assert p.BlessingPolicy.from_pipeline_config(config, "kubeflow").push_destination == config.push_destination
+    assert component_settings.blessing_policy(config, "kubeflow").push_destination == config.push_destination
 
 
 def test_unknown_target_and_missing_destination_are_refused():
     with pytest.raises(ValueError, match="unknown target 'airflow'"):
-        p.BlessingPolicy.from_pipeline_config(load_config(), "airflow")
+        component_settings.blessing_policy(load_config(), "airflow")
     with pytest.raises(ValidationError, match="needs push_destination"):
         _policy(regression_source="push_destination")
     with pytest.raises(ValidationError):

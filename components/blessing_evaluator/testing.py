@@ -17,6 +17,7 @@ from tfx.utils import json_utils, proto_utils
 
 from components.audio_example_gen import features as raw
 from components.keras_trainer.serving import PROBABILITIES, SERVING_EXAMPLES
+from pipeline import component_settings
 
 SPLITS = ("train", "eval", "test")
 
@@ -114,7 +115,6 @@ def run_sklearn_baselines(root: str, config) -> standard_artifacts.Model:
     """SklearnBaselineTrainer's real executor on its own separable synthetic features (the tiny Keras
     examples have no engineered_features): a Model artifact with the metrics.json the Evaluator reads."""
     from components.sklearn_baseline_trainer import executor, testdata
-    from components.sklearn_baseline_trainer.settings import BaselineSettings
 
     n, features = len(config.genres), 12
     splits = {
@@ -126,6 +126,6 @@ def run_sklearn_baselines(root: str, config) -> standard_artifacts.Model:
     model = model_artifact(os.path.join(root, "model"), artifact_id=0)
     os.makedirs(model.uri)
     executor.Executor().Do({executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
-                           {executor.BASELINE_CONFIG_KEY: BaselineSettings.from_pipeline_config(config)
+                           {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config)
                             .model_dump_json()})
     return model

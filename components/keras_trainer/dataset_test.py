@@ -1,7 +1,6 @@
 """tf.data input: per-family parsing, values, ordering, seeding, caching decisions and clear errors."""
 from __future__ import annotations
 
-import dataclasses
 import glob
 import os
 
@@ -141,7 +140,7 @@ def test_raw_examples_feed_cnn1d_but_are_refused_for_spectrogram_models(tmp_path
 
 
 def test_examples_from_other_settings_are_refused_in_words(tiny_artifact, settings):
-    other = dataclasses.replace(settings, n_mels=64)
+    other = settings.replace(n_mels=64)
     message = "log_mel of the examples .* has 1408 values but the featurizer settings give 2816"
     with pytest.raises(ValueError, match=message):
         data.check_examples(_files(tiny_artifact, "eval"), data.input_spec("cnn2d_mel", other), "cnn2d_mel")

@@ -88,7 +88,8 @@ class PerExampleStandardization(tf.keras.layers.Layer):
 
 
 def build_model(config, settings: SpectrogramSettings) -> BuiltModel:
-    """The config's model family for the featurizer's settings (uncompiled)."""
+    """The config's model family for the featurizer's settings (uncompiled). `config`: the TrainerSettings
+    (settings.py; what it reads is `trainer` and `genres`)."""
     family = config.trainer.model_family
     classes = len(config.genres)
     spec = input_spec(family, settings)

@@ -13,7 +13,7 @@ import tensorflow as tf
 from components.keras_trainer import dataset as data
 from components.keras_trainer import models
 from components.keras_trainer.testing import small_config
-from components.spectrogram_transform.featurizer import SpectrogramSettings
+from pipeline import component_settings
 from pipeline.config import load_config
 
 
@@ -43,7 +43,7 @@ def test_every_family_builds_and_trains_on_tiny_data(family, tiny_artifact, sett
 
 def test_cnn1d_layer_sequence_and_a_sane_flatten_on_3_second_input():
     config = load_config(None, ["trainer.model_family=cnn1d_raw"])
-    settings = SpectrogramSettings.from_pipeline_config(config)
+    settings = component_settings.spectrogram_settings(config)
     model = models.build_model(config, settings).model
     kinds = [type(layer).__name__ for layer in model.layers[1:]]
     assert kinds == ["Reshape", "AveragePooling1D", "Conv1D", "MaxPooling1D", "Conv1D", "MaxPooling1D", "Flatten",

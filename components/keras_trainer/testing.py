@@ -13,6 +13,7 @@ import soundfile as sf
 import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from components import ledger
 from components.json_files import write_json
+from pipeline import component_settings
 from pipeline.config import load_config
 
 FIXTURE_AUDIO = Path(__file__).resolve().parents[2] / "tests" / "data" / "audio"
@@ -44,9 +45,8 @@ def real_clip(path: Path = DRUM_BASS, seconds_offset: float = 0.0, samples: int 
 
 @pytest.fixture(scope="session")
 def settings():
-    from components.spectrogram_transform.featurizer import SpectrogramSettings
 
-    return SpectrogramSettings.from_pipeline_config(small_config())
+    return component_settings.spectrogram_settings(small_config())
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +98,7 @@ def run_trainer(tiny_artifact, output_dir: str, config, splits=("train", "eval",
         keys.TRAIN_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.TrainArgs(splits=["train"], num_steps=train_steps)),
         keys.EVAL_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.EvalArgs(splits=["eval"])),
         keys.RUN_FN_KEY: "components.keras_trainer.trainer.run_fn",
-        keys.CUSTOM_CONFIG_KEY: json_utils.dumps({"config": config.model_dump(mode="json")}),
+        keys.CUSTOM_CONFIG_KEY: json_utils.dumps(component_settings.trainer_settings(config).to_custom_config()),
     }
     trainer_executor.GenericExecutor().Do(
         {keys.EXAMPLES_KEY: [examples], keys.TRANSFORM_GRAPH_KEY: [transform_graph]},

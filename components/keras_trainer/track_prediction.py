@@ -13,8 +13,8 @@ from typing import Iterable, Optional
 import numpy as np
 
 from components.audio_example_gen.audio import iter_segments, to_mono
+from components.audio_example_gen.settings import AudioConfig
 from components.keras_trainer.serving import GENRE, PROBABILITIES, SERVING_DEFAULT, WAVEFORM_INPUT, read_serving_info
-from pipeline.config import AudioConfig
 
 
 @dataclasses.dataclass(frozen=True)

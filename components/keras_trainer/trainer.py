@@ -1,9 +1,10 @@
 """run_fn for the standard TFX Trainer: train the configured Keras model family and export it for serving.
 
     tfx.components.Trainer(examples=..., transform_graph=..., run_fn="components.keras_trainer.trainer.run_fn",
-                           custom_config={"config": config.model_dump(mode="json")}, ...)
+                           custom_config=trainer_settings.to_custom_config(), ...)
 
-Reads: the whole PipelineConfig from custom_config["config"]; the featurizer (SpectrogramTransform's
+Reads: TrainerSettings (settings.py: the trainer hyper-parameters, the genres and the expected featurizer
+settings; nothing else) from custom_config["trainer_settings"]; the featurizer (SpectrogramTransform's
 exported SavedModel) from fn_args.transform_graph_path; the train/eval TFRecords from fn_args.
 Writes: the serving SavedModel (serving.py) to fn_args.serving_model_dir; TensorBoard logs,
 history.json (per epoch) and metrics.json (final eval and test accuracy/loss) to fn_args.model_run_dir.
@@ -31,12 +32,11 @@ from components.keras_trainer import dataset as data
 from components.keras_trainer.models import build_model, fine_tune, is_pretrained
 from components.keras_trainer.serving import export_serving_model
 from components.keras_trainer.strategy import global_batch_size, make_strategy
+from components.keras_trainer.settings import TrainerSettings
 from components.spectrogram_transform.featurizer import SpectrogramSettings, load_featurizer
-from pipeline.config import PipelineConfig
 
 _log = logging.getLogger(__name__)
 
-CONFIG_KEY = "config"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 TEST_SPLIT = "test"
@@ -44,14 +44,14 @@ _PRODUCER = "SpectrogramTransform"  # of the examples the Trainer reads
 
 
 def run_fn(fn_args) -> None:
-    config = config_from_custom_config(fn_args.custom_config)
-    trainer = config.trainer
+    settings = TrainerSettings.from_custom_config(fn_args.custom_config)
+    trainer = settings.trainer
     tf.keras.utils.set_random_seed(trainer.seed)
-    featurizer = _load_featurizer(fn_args.transform_graph_path, config)
+    featurizer = _load_featurizer(fn_args.transform_graph_path, settings.featurizer)
     strategy, plan = make_strategy()
     inputs = prepare_inputs(fn_args, trainer, featurizer.settings, strategy.num_replicas_in_sync, plan.drop_remainder)
     with strategy.scope():
-        built = build_model(config, featurizer.settings)
+        built = build_model(settings, featurizer.settings)
         compile_model(built.model, trainer.learning_rate)
 
     started = time.monotonic()
@@ -69,7 +69,7 @@ def run_fn(fn_args) -> None:
         _log.info("Trainer: no fine-tuning phase: with random weights the whole MobileNetV2 trained from the start")
     planned_epochs = trainer.epochs + (trainer.mobilenet.fine_tune_epochs if fine_tunes else 0)
 
-    metrics = final_metrics(built.model, inputs, fn_args.train_files, config.genres)
+    metrics = final_metrics(built.model, inputs, fn_args.train_files, settings.genres)
     metrics["examples"] = dict(inputs.counted)
     metrics["ledger"] = check_scored(inputs, metrics)
     metrics["model_family"] = trainer.model_family
@@ -87,18 +87,17 @@ def run_fn(fn_args) -> None:
         "cached": inputs.cached,
         **built.notes,
     }
-    export_serving_model(built.model, featurizer, config.genres, trainer.model_family, fn_args.serving_model_dir)
+    export_serving_model(built.model, featurizer, settings.genres, trainer.model_family, fn_args.serving_model_dir)
     write_json(os.path.join(fn_args.model_run_dir, METRICS_FILE), metrics)
     _log.info("Trainer: eval accuracy %.4f; serving model in %s; metrics in %s", metrics["eval"]["accuracy"],
               fn_args.serving_model_dir, os.path.join(fn_args.model_run_dir, METRICS_FILE))
 
 
-def _load_featurizer(path: Optional[str], config: PipelineConfig):
+def _load_featurizer(path: Optional[str], expected: SpectrogramSettings):
     if not path:
         raise ValueError("the Trainer needs transform_graph=SpectrogramTransform.outputs['featurizer'] (the "
                          "featurizer is part of the served model)")
     featurizer = load_featurizer(path)
-    expected = SpectrogramSettings.from_pipeline_config(config)
     if featurizer.settings != expected:
         _log.warning("Trainer: the featurizer was exported with other settings than the config gives; the "
                      "featurizer's are used (they made the examples): %s vs config %s", featurizer.settings, expected)
@@ -174,13 +173,6 @@ def final_metrics(model, inputs: Inputs, train_patterns, genres) -> dict:
     _log.info("Trainer: test accuracy %.4f (loss %.4f) on %d examples; track accuracy %.4f on %d tracks",
               test["accuracy"], test["loss"], test["examples"], test["track_accuracy"], test["tracks"])
     return {**metrics, "test": test}
-
-
-def config_from_custom_config(custom_config) -> PipelineConfig:
-    if not isinstance(custom_config, dict) or CONFIG_KEY not in custom_config:
-        raise ValueError("the Trainer's custom_config must be {'config': PipelineConfig.model_dump(mode='json')}, "
-                         f"got keys {sorted(custom_config) if isinstance(custom_config, dict) else custom_config!r}")
-    return PipelineConfig.model_validate(custom_config[CONFIG_KEY])
 
 
 def resolve_steps_per_epoch(configured: Optional[int], train_steps: Optional[int], epochs: int) -> Optional[int]:

@@ -9,7 +9,9 @@ import shutil
 import pytest
 
 from components.keras_trainer import trainer
+from components.keras_trainer.settings import TrainerSettings
 from components.keras_trainer.testing import run_trainer, small_config
+from pipeline import component_settings
 
 
 def _read(path):
@@ -99,9 +101,13 @@ def test_test_split_pattern_is_beside_the_train_split(tiny_artifact):
     assert pattern is None and "Split-<name>" in reason
 
 
-def test_custom_config_must_hold_the_pipeline_config():
+def test_custom_config_must_hold_the_trainer_settings():
     with pytest.raises(ValueError, match="custom_config must be"):
-        trainer.config_from_custom_config({"epochs": 3})
-    config = trainer.config_from_custom_config({"config": small_config().model_dump(mode="json")})
-    assert config.audio.example_samples == 22050 and config.transform.spectrogram.n_mels == 32
+        TrainerSettings.from_custom_config({"epochs": 3})
+    with pytest.raises(ValueError, match="custom_config must be"):  # the whole config, as before TrainerSettings
+        TrainerSettings.from_custom_config({"config": small_config().model_dump(mode="json")})
+    custom_config = json.loads(json.dumps(component_settings.trainer_settings(small_config()).to_custom_config()))
+    settings = TrainerSettings.from_custom_config(custom_config)
+    assert settings.featurizer.num_samples == 22050 and settings.featurizer.n_mels == 32
+    assert settings == component_settings.trainer_settings(small_config())
 

@@ -9,8 +9,9 @@ import pytest
 
 from components.audio_example_gen import audio, sources
 from components.sklearn_baseline_trainer.estimators import build_pipeline
+from components.sklearn_baseline_trainer.settings import BASELINE_ALGORITHMS
 from components.spectrogram_transform import engineered
-from pipeline.config import BASELINE_ALGORITHMS, load_config
+from pipeline.config import load_config
 from pipeline.demo_data import ensure_demo_dataset
 
 CHANCE = 1 / 8

@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from pipeline.config import BaselinesConfig
+from components.sklearn_baseline_trainer.settings import BaselinesConfig
 
 SCALER_STEP, PCA_STEP, CLASSIFIER_STEP = "scale", "pca", "classifier"
 

@@ -5,8 +5,8 @@ from sklearn.decomposition import PCA
 from sklearn.svm import SVC
 
 from components.sklearn_baseline_trainer import estimators
-from components.sklearn_baseline_trainer.settings import BaselineSettings
-from pipeline.config import BaselinesConfig, load_config
+from components.sklearn_baseline_trainer.settings import BaselineSettings, BaselinesConfig
+from pipeline.config import load_config
 
 
 def _blobs(classes=4, per_class=40, features=10, seed=0):

@@ -8,7 +8,7 @@ from tfx.types import standard_artifacts
 
 from components.sklearn_baseline_trainer import executor, serialization, testdata
 from components.sklearn_baseline_trainer.dataset import load_splits
-from components.sklearn_baseline_trainer.settings import BaselineSettings
+from pipeline import component_settings
 from pipeline.config import load_config
 
 NUM_FEATURES = 12
@@ -36,7 +36,7 @@ def _run(tmp_path, overrides, eval_genres=None):
     os.makedirs(model.uri)
     executor.Executor().Do(
         {executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
-        {executor.BASELINE_CONFIG_KEY: BaselineSettings.from_pipeline_config(config).model_dump_json()})
+        {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()})
     return config, examples, model
 
 
@@ -116,7 +116,7 @@ def test_examples_missing_against_the_transforms_record_fail_before_fitting(tmp_
                                              r"\(3 missing\)"):
         executor.Executor().Do(
             {executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
-            {executor.BASELINE_CONFIG_KEY: BaselineSettings.from_pipeline_config(config).model_dump_json()})
+            {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()})
     assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
 
 
@@ -184,5 +184,5 @@ def test_bad_hyperparameter_fails_before_reading_data(tmp_path):
     examples.uri = str(tmp_path / "nowhere")
     with pytest.raises(ValueError, match=r"hyperparameters.gaussian_nb: unknown hyperparameter\(s\) \['smoothing'\]"):
         executor.Executor().Do({executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
-                               {executor.BASELINE_CONFIG_KEY: BaselineSettings.from_pipeline_config(config)
+                               {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config)
                                 .model_dump_json()})

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from components.sklearn_baseline_trainer import estimators, serialization
 from components.sklearn_baseline_trainer.serialization import UntrustedModelError, load_baseline, save_baseline
-from pipeline.config import BaselinesConfig
+from components.sklearn_baseline_trainer.settings import BaselinesConfig
 
 GENRES = ("a", "b", "c")
 NAMES = ["f/0", "f/1", "f/2"]

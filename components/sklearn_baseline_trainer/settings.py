@@ -1,22 +1,66 @@
-"""The settings SklearnBaselineTrainer's executor receives, as one typed JSON execution property."""
+"""SklearnBaselineTrainer's settings: the `baselines` section of the pipeline configuration (with its
+defaults), and BaselineSettings, what the executor receives as one typed JSON execution property."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from typing import Any, Literal, Optional
 
-from pipeline.config import BaselinesConfig, PipelineConfig
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from components.settings_base import Section
+
+BASELINE_ALGORITHMS = ("logistic_regression", "knn", "gaussian_nb", "svm")
+
+
+def _default_hyperparameters() -> dict[str, dict[str, Any]]:
+    return {
+        "logistic_regression": {"C": 1.0, "max_iter": 2000},
+        "knn": {"n_neighbors": 5, "weights": "distance"},
+        "gaussian_nb": {"var_smoothing": 1e-9},
+        "svm": {"C": 10.0, "kernel": "rbf", "gamma": "scale"},
+    }
+
+
+def _default_param_grids() -> dict[str, dict[str, list[Any]]]:
+    return {
+        "logistic_regression": {"C": [0.01, 0.1, 1.0, 10.0]},
+        "knn": {"n_neighbors": [3, 5, 9, 15], "weights": ["uniform", "distance"]},
+        "gaussian_nb": {"var_smoothing": [1e-9, 1e-6, 1e-3]},
+        "svm": {"C": [1.0, 10.0, 100.0], "gamma": ["scale", 0.001, 0.01]},
+    }
+
+
+class BaselinesConfig(Section):
+    """SklearnBaselineTrainer: classic models on the engineered features."""
+
+    enabled: bool = True
+    algorithms: tuple[Literal["logistic_regression", "knn", "gaussian_nb", "svm"], ...] = BASELINE_ALGORITHMS
+    pca_components: Optional[float] = Field(
+        None, gt=0, description="None = no PCA; an integer = components; a fraction in (0, 1) = variance kept."
+    )
+    hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=_default_hyperparameters)
+    grid_search: bool = Field(False, description="Cross-validated grid search on the train split (groups = artist).")
+    param_grids: dict[str, dict[str, list[Any]]] = Field(default_factory=_default_param_grids)
+    cv_folds: int = Field(3, ge=2)
+    seed: int = 0
+
+    @field_validator("hyperparameters", "param_grids")
+    @classmethod
+    def _known_algorithms(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - set(BASELINE_ALGORITHMS)
+        if unknown:
+            raise ValueError(f"unknown algorithms {sorted(unknown)}; choose from {list(BASELINE_ALGORITHMS)}")
+        return value
 
 
 class BaselineSettings(BaseModel):
-    """The `baselines` section of the pipeline configuration and the label vocabulary (index i = genres[i])."""
+    """The `baselines` section of the pipeline configuration and the label vocabulary (index i = genres[i]).
+
+    Built from the pipeline configuration by pipeline/component_settings.py (baseline_settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     genres: tuple[str, ...]
     baselines: BaselinesConfig
-
-    @classmethod
-    def from_pipeline_config(cls, config: PipelineConfig) -> "BaselineSettings":
-        return cls(genres=config.genres, baselines=config.baselines)
 
     @model_validator(mode="after")
     def _algorithms_listed_once(self) -> "BaselineSettings":

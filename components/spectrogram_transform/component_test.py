@@ -6,10 +6,9 @@ from tfx import v1 as tfx
 
 from components.spectrogram_transform.component import SpectrogramTransform
 from components.spectrogram_transform.executor import TRANSFORM_CONFIG_KEY
-from components.spectrogram_transform.featurizer import SpectrogramSettings
 from components.spectrogram_transform.settings import TransformSettings
 from components.audio_example_gen.component import AudioExampleGen
-from components.audio_example_gen.settings import IngestSettings
+from pipeline import component_settings
 from pipeline.config import load_config
 from tests.compiled import compile_pipeline_spec
 
@@ -21,13 +20,13 @@ def _config():
 
 def _with_transform(config):
     """A tiny pipeline: ingestion, validation, and the transform after the validator."""
-    example_gen = AudioExampleGen(IngestSettings.from_pipeline_config(config))
+    example_gen = AudioExampleGen(component_settings.ingest_settings(config))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
     validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                 schema=schema_gen.outputs["schema"])
     transform = SpectrogramTransform(examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-                                     settings=TransformSettings.from_pipeline_config(config))
+                                     settings=component_settings.transform_settings(config))
     transform.add_upstream_node(validator)
     return {"AudioExampleGen": example_gen, "StatisticsGen": statistics_gen, "SchemaGen": schema_gen,
             "ExampleValidator": validator, "SpectrogramTransform": transform}
@@ -35,8 +34,8 @@ def _with_transform(config):
 
 def test_settings_come_from_the_pipeline_config_and_round_trip():
     config = _config()
-    settings = TransformSettings.from_pipeline_config(config)
-    assert settings.featurizer == SpectrogramSettings.from_pipeline_config(config)
+    settings = component_settings.transform_settings(config)
+    assert settings.featurizer == component_settings.spectrogram_settings(config)
     assert settings.featurizer.n_mels == 96 and settings.featurizer.num_samples == config.audio.example_samples
     assert settings.engineered_preset == "quick" and settings.genres == config.genres
     assert TransformSettings.model_validate_json(settings.model_dump_json()) == settings
@@ -49,7 +48,7 @@ def test_component_has_its_channels_and_typed_parameter():
     assert component.outputs["transformed_examples"].type_name == "Examples"
     assert component.outputs["featurizer"].type_name == "TransformGraph"
     settings = TransformSettings.model_validate_json(component.exec_properties[TRANSFORM_CONFIG_KEY])
-    assert settings == TransformSettings.from_pipeline_config(_config())
+    assert settings == component_settings.transform_settings(_config())
 
 
 def test_compiles_for_kubeflow_v2_wired_after_validation_with_its_resources(tmp_path):

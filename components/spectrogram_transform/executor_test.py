@@ -16,11 +16,10 @@ from tfx.utils import io_utils
 
 from components.audio_example_gen import features as source
 from components.audio_example_gen.ingest import process_item
-from components.audio_example_gen.settings import IngestSettings
 from components.audio_example_gen.sources import SourceItem
 from components.spectrogram_transform import engineered, executor, features
 from components.spectrogram_transform.featurizer import build_featurizer, load_featurizer
-from components.spectrogram_transform.settings import TransformSettings
+from pipeline import component_settings
 from pipeline.config import load_config
 from tests import factories
 
@@ -33,7 +32,7 @@ def _ingest(path, track_id, genre, config, split) -> list[bytes]:
     """AudioExampleGen's own worker code on one file: the examples it would write."""
     item = SourceItem(str(path), os.path.basename(path), track_id, 7000 + track_id, genre,
                       config.genres.index(genre), split)
-    outcome, examples = process_item(item, IngestSettings.from_pipeline_config(config))
+    outcome, examples = process_item(item, component_settings.ingest_settings(config))
     assert outcome.status == "ok", outcome
     return examples
 
@@ -127,7 +126,7 @@ def run_executor(tmp_path, splits, config, schema=None, recorded=None, beam_args
         {executor.EXAMPLES_KEY: [examples],
          executor.SCHEMA_KEY: [_schema_artifact(tmp_path / "schema", schema or audio_schema())]},
         {executor.TRANSFORMED_EXAMPLES_KEY: [transformed], executor.FEATURIZER_KEY: [featurizer]},
-        {executor.TRANSFORM_CONFIG_KEY: TransformSettings.from_pipeline_config(config).model_dump_json()})
+        {executor.TRANSFORM_CONFIG_KEY: component_settings.transform_settings(config).model_dump_json()})
     return transformed, featurizer
 
 
@@ -286,7 +285,7 @@ def test_features_csv_is_readable_like_fmas(run):
 def test_featurizer_artifact_holds_the_settings_it_was_built_with(run):
     config, _, _, _, featurizer = run
     loaded = load_featurizer(featurizer.uri)
-    assert loaded.settings == TransformSettings.from_pipeline_config(config).featurizer
+    assert loaded.settings == component_settings.transform_settings(config).featurizer
     assert loaded.settings.num_samples == 22050
 
 
@@ -321,8 +320,8 @@ def _worker(tmp_path, config, featurizer_config=None):
     from components.spectrogram_transform.featurizer import export_featurizer
     from components.spectrogram_transform.transform import TransformBatch
 
-    settings = TransformSettings.from_pipeline_config(config)
-    export_featurizer(TransformSettings.from_pipeline_config(featurizer_config or config).featurizer, str(tmp_path))
+    settings = component_settings.transform_settings(config)
+    export_featurizer(component_settings.transform_settings(featurizer_config or config).featurizer, str(tmp_path))
     do_fn = TransformBatch(settings.model_dump_json(), str(tmp_path))
     do_fn.setup()
     return do_fn

@@ -14,12 +14,14 @@ top_db=None)`). Measured on 384 three-second examples of real music: within 0.00
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from typing import Literal, Optional
 
 import numpy as np
+from pydantic import ConfigDict, Field, model_validator
+
+from components.settings_base import Section
 
 SETTINGS_FILE = "featurizer_settings.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -28,30 +30,47 @@ LOG_MEL_OUTPUT = "log_mel"
 IMAGE_OUTPUT = "mel_image"
 
 
-@dataclasses.dataclass(frozen=True)
-class SpectrogramSettings:
-    """Everything the featurizer graph depends on (frozen into the exported SavedModel)."""
+class SpectrogramConfig(Section):
+    """The log-mel spectrogram (TensorFlow ops, one graph for training and serving) and its image form: the
+    `transform.spectrogram` section of the pipeline configuration, with its defaults."""
 
-    sample_rate: int
-    num_samples: int
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 128
-    fmin: float = 0.0
-    fmax: Optional[float] = None
+    n_fft: int = Field(2048, ge=16, description="FFT size and window length (samples).")
+    hop_length: int = Field(512, ge=1, description="Samples between frames.")
+    n_mels: int = Field(128, ge=8)
+    fmin: float = Field(0.0, ge=0)
+    fmax: Optional[float] = Field(None, gt=0, description="None = Nyquist (sample_rate / 2).")
     mel_scale: Literal["slaney", "htk"] = "slaney"
-    log_floor: float = 1e-10
-    image_size: int = 224
-    image_dynamic_range_db: float = 80.0
+    log_floor: float = Field(1e-10, gt=0, description="Mel power is floored here before 10*log10 (dB).")
+    image_size: int = Field(224, ge=32, description="Side of the square image form (image_size x image_size x 3).")
+    image_dynamic_range_db: float = Field(
+        80.0, gt=0, description="The image maps [max - range, max] dB of each example onto 0-255."
+    )
+
+    @model_validator(mode="after")
+    def _hop_fits(self) -> "SpectrogramConfig":
+        if self.hop_length > self.n_fft:
+            raise ValueError("hop_length must not exceed n_fft")
+        if self.fmax is not None and self.fmax <= self.fmin:
+            raise ValueError("fmax must be above fmin")
+        return self
+
+
+class SpectrogramSettings(SpectrogramConfig):
+    """Everything the featurizer graph depends on (frozen into the exported SavedModel): the spectrogram
+    settings and the waveform they apply to (sample rate and example length)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sample_rate: int = Field(ge=1)
+    num_samples: int = Field(ge=1)
 
     @classmethod
-    def from_pipeline_config(cls, config) -> "SpectrogramSettings":
-        spec = config.transform.spectrogram
-        return cls(
-            sample_rate=config.audio.sample_rate,
-            num_samples=config.audio.example_samples,
-            **spec.model_dump(),
-        )
+    def of(cls, spectrogram: SpectrogramConfig, sample_rate: int, num_samples: int) -> "SpectrogramSettings":
+        return cls(sample_rate=sample_rate, num_samples=num_samples, **spectrogram.model_dump())
+
+    def replace(self, **changes) -> "SpectrogramSettings":
+        """A copy with `changes` applied (validated, unlike model_copy)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
 
     @property
     def upper_frequency(self) -> float:
@@ -71,11 +90,11 @@ class SpectrogramSettings:
         return (self.image_size, self.image_size, 3)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "SpectrogramSettings":
-        return cls(**json.loads(text))
+        return cls.model_validate(json.loads(text))
 
 
 # -- mel filter bank (numpy; embedded in the graph as a constant) ---------------------------------------

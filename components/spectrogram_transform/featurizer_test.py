@@ -9,7 +9,6 @@ so it grows as cells get quieter. Measured on 384 three-second examples of the f
 0.05 dB on 3 s of the drum-and-bass clip for each variant, and per level band on 20 examples from
 all fixture clips.
 """
-import dataclasses
 
 import librosa
 import numpy as np
@@ -19,12 +18,13 @@ import soundfile as sf
 from components.spectrogram_transform.featurizer import (
     SpectrogramSettings, build_featurizer, export_featurizer, load_featurizer,
 )
+from pipeline import component_settings
 from pipeline.config import load_config
 from tests import factories
 
 SR = 22050
 TOLERANCE_DB = 0.05
-DEFAULT = SpectrogramSettings.from_pipeline_config(load_config())  # 3 s examples at 22.05 kHz
+DEFAULT = component_settings.spectrogram_settings(load_config())  # 3 s examples at 22.05 kHz
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def librosa_log_mel(waveform: np.ndarray, s: SpectrogramSettings) -> np.ndarray:
     {"n_fft": 1024, "hop_length": 256},
 ], ids=["slaney", "htk", "slaney-50-8000Hz", "htk-30-6000Hz-64mels", "nfft1024-hop256"])
 def test_log_mel_matches_librosa(clip, changes):
-    settings = dataclasses.replace(DEFAULT, **changes)
+    settings = DEFAULT.replace(**changes)
     module = build_featurizer(settings)  # held: tf.function methods keep only a weak reference to it
     got = module.featurize(clip[None])["log_mel"].numpy()[0]
     expected = librosa_log_mel(clip, settings)
@@ -82,7 +82,7 @@ def test_log_mel_error_grows_only_in_the_quietest_cells():
 
 
 def test_exported_savedmodel_gives_the_in_memory_modules_output(clip, tmp_path):
-    settings = dataclasses.replace(DEFAULT, mel_scale="htk", fmax=9000.0)
+    settings = DEFAULT.replace(mel_scale="htk", fmax=9000.0)
     export_featurizer(settings, str(tmp_path))
     loaded = load_featurizer(str(tmp_path))
     assert loaded.settings == settings

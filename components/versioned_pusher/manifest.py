@@ -14,8 +14,9 @@ from typing import Optional
 import tensorflow as tf
 
 from components.ledger import EXAMPLES_WRITTEN, SUMMARY_FILE  # AudioExampleGen's and SpectrogramTransform's
-from pipeline.config import PROJECT_ROOT
 
+# The checkout (or installed tree) this code runs from: components/versioned_pusher/manifest.py -> the root.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FORMAT_VERSION = 2  # 2: model_digest and push_id (added by executor.push)
 PACKAGE = "fma-genre-pipeline"
 GIT_COMMIT_ENV = "GENRE_PIPELINE_GIT_COMMIT"  # set by the image build, which has no .git

@@ -1,0 +1,75 @@
+"""What each component receives, from the pipeline configuration.
+
+The components own their settings types (components/<component>/settings.py) and know nothing of
+`PipelineConfig`; this module is where the pipeline's configuration becomes each component's settings, so
+each component's execution properties (its cache key) hold what it reads and nothing else.
+"""
+from __future__ import annotations
+
+from components.audio_example_gen.settings import IngestSettings
+from components.blessing_evaluator.policy import BlessingPolicy
+from components.keras_trainer.settings import TrainerSettings
+from components.settings_base import TFRecordOutput
+from components.sklearn_baseline_trainer.settings import BaselineSettings
+from components.spectrogram_transform.featurizer import SpectrogramSettings
+from components.spectrogram_transform.settings import TransformSettings
+from pipeline.config import PipelineConfig
+
+
+def ingest_settings(config: PipelineConfig) -> IngestSettings:
+    """AudioExampleGen's: where the audio and labels are, the genres, and the audio, split and output settings."""
+    return IngestSettings(
+        layout=config.dataset.layout,
+        audio_root=config.audio_root,
+        metadata_dir=config.metadata_dir,
+        subset=config.dataset.subset,
+        genres=config.genres,
+        audio=config.audio,
+        split=config.split,
+        example_gen=config.example_gen,
+    )
+
+
+def spectrogram_settings(config: PipelineConfig) -> SpectrogramSettings:
+    """The featurizer's: transform.spectrogram on the examples' sample rate and length (audio.*)."""
+    return SpectrogramSettings.of(config.transform.spectrogram, config.audio.sample_rate, config.audio.example_samples)
+
+
+def transform_settings(config: PipelineConfig) -> TransformSettings:
+    """SpectrogramTransform's: the featurizer, transform.*, the genres, and the output (example_gen's shards and
+    progress interval, transform's GZIP settings)."""
+    transform = config.transform
+    return TransformSettings(
+        featurizer=spectrogram_settings(config),
+        engineered_preset=transform.engineered_preset,
+        batch_size=transform.batch_size,
+        min_seconds=transform.min_seconds,
+        genres=config.genres,
+        output=TFRecordOutput(**{
+            **config.example_gen.model_dump(),
+            "compression_engine": transform.compression_engine,
+            "compression_level": transform.compression_level,
+        }),
+    )
+
+
+def trainer_settings(config: PipelineConfig) -> TrainerSettings:
+    """The Keras trainer's run_fn's: trainer.*, the genres and the featurizer settings the config gives."""
+    return TrainerSettings(trainer=config.trainer, genres=config.genres, featurizer=spectrogram_settings(config))
+
+
+def baseline_settings(config: PipelineConfig) -> BaselineSettings:
+    """SklearnBaselineTrainer's: baselines.* and the genres."""
+    return BaselineSettings(genres=config.genres, baselines=config.baselines)
+
+
+def blessing_policy(config: PipelineConfig, target: str) -> BlessingPolicy:
+    """The Evaluator's blessing rules on `target` ("local", "kubeflow", "vertex")."""
+    return BlessingPolicy.for_target(config.evaluator, target, config.push_destination, config.genres)
+
+
+def eval_config(config: PipelineConfig):
+    """The Evaluator's TFMA EvalConfig (imports TFMA)."""
+    from components.blessing_evaluator.eval_config import build_eval_config
+
+    return build_eval_config(len(config.genres), config.evaluator)
