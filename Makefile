@@ -24,7 +24,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 .PHONY: help venv lock demo-data run-local outputs report predict test test-fast bench bench-ingest bench-transform bench-input \
-	bench-train-step bench-ledger bench-predict-memory download-fma clean clean-runs
+	bench-train-step bench-ledger bench-predict-memory download-fma clean clean-runs lint format
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -75,7 +75,16 @@ predict: $(STAMP) ## genre of whole audio files with the newest pushed model: FI
 		"make itself exits 2 on any failure: run $(BIN)/genre-predict directly for its status" >&2; exit $$status; }
 
 download-fma: $(STAMP) ## download, verify and unpack fma_metadata.zip and fma_small.zip into data/fma
-	$(BIN)/python -m pipeline.download $(if $(FMA_DIR),--data-dir $(FMA_DIR)) $(if $(SUBSET),--subset $(SUBSET))
+	$(BIN)/python -m pipeline.datasets.fma $(if $(FMA_DIR),--data-dir $(FMA_DIR)) $(if $(SUBSET),--subset $(SUBSET))
+
+lint: $(STAMP) ## ruff (lint and format check) and import-linter (layers: pipeline -> components; components independent)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: $(STAMP) ## ruff: fix what can be fixed safely and format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test: $(STAMP) ## all tests, end-to-end pipeline runs included
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -118,7 +127,7 @@ ACCELERATOR ?=
 HOST ?=
 PROJECT ?=
 REGION ?=
-DEPLOY := $(BIN)/python -m pipeline.deploy_cli
+DEPLOY := $(BIN)/python -m pipeline.deploy.cli
 DEPLOY_ARGS := $(CONFIG_ARGS) $(if $(IMAGE),--image $(IMAGE)) $(if $(TPU_IMAGE),--tpu-image $(TPU_IMAGE)) \
 	$(foreach a,$(ACCELERATOR),--accelerator $(a))
 HADOLINT_VERSION := 2.12.0

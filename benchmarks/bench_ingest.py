@@ -12,6 +12,7 @@ steady-state rate (the slope between them) without the fixed start-up of Beam's 
 Goals: >= 0.8 of the baseline with 1 worker, >= 1.7x from 1 to 2 workers, and peak memory flat as the
 number of clips grows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,10 @@ import sys
 import tempfile
 import time
 
-import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+import components  # noqa: F401  (Keras 2 before TensorFlow: see components/__init__.py)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
 from pipeline import component_settings
-from pipeline.cli import add_config_arguments
+from pipeline.cli_common import add_config_arguments
 
 MODULE = "benchmarks.bench_ingest"
 
@@ -65,21 +66,35 @@ def child_example_gen(config_args: list[str], audio_root: str, metadata_dir: str
     from components.audio_example_gen import executor
     from pipeline.config import load_config
 
-    config = load_config(None, [*config_args, f"dataset.audio_root={audio_root}", f"dataset.metadata_dir={metadata_dir}"])
+    config = load_config(
+        None, [*config_args, f"dataset.audio_root={audio_root}", f"dataset.metadata_dir={metadata_dir}"]
+    )
     examples = standard_artifacts.Examples()
     examples.uri = os.path.join(out_dir, "examples")
     context = base_beam_executor.BaseBeamExecutor.Context(
         beam_pipeline_args=[f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"],
-        tmp_dir=os.path.join(out_dir, "tmp"), unique_id="bench")
+        tmp_dir=os.path.join(out_dir, "tmp"),
+        unique_id="bench",
+    )
     started = time.perf_counter()
-    executor.Executor(context).Do({}, {executor.EXAMPLES_KEY: [examples]},
-                                  {executor.INGEST_CONFIG_KEY: component_settings.ingest_settings(config).model_dump_json()})
+    executor.Executor(context).Do(
+        {},
+        {executor.EXAMPLES_KEY: [examples]},
+        {executor.INGEST_CONFIG_KEY: component_settings.ingest_settings(config).model_dump_json()},
+    )
     elapsed = time.perf_counter() - started
     with open(os.path.join(examples.uri, executor.SUMMARY_FILE)) as f:
         summary = json.load(f)
-    size = sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(examples.uri) for n in names if n.endswith(".gz"))
-    return {"clips": summary["counts"]["files_with_examples"], "quarantined": summary["counts"]["files_quarantined"],
-            "examples": summary["counts"]["examples"], "seconds": elapsed, "tfrecord_bytes": size}
+    size = sum(
+        os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(examples.uri) for n in names if n.endswith(".gz")
+    )
+    return {
+        "clips": summary["counts"]["files_with_examples"],
+        "quarantined": summary["counts"]["files_quarantined"],
+        "examples": summary["counts"]["examples"],
+        "seconds": elapsed,
+        "tfrecord_bytes": size,
+    }
 
 
 CHILDREN = {"baseline": child_baseline, "example-gen": child_example_gen}
@@ -134,7 +149,7 @@ def main(argv=None) -> int:
     if run_child(args, CHILDREN):
         return 0
 
-    from pipeline.cli import configure_logging
+    from pipeline.cli_common import configure_logging
 
     configure_logging()  # before TFX is imported: it filters the client libraries' import-time warnings
     from pipeline.config import load_config
@@ -148,17 +163,31 @@ def main(argv=None) -> int:
     work = tempfile.mkdtemp(prefix="bench-ingest-")
     report = {"audio_root": config.audio_root, "runs": {}}
     try:
-        datasets = {1: (config.audio_root, config.metadata_dir),
-                    args.scale: replicate(config.audio_root, config.metadata_dir, args.scale, os.path.join(work, "x"))}
+        datasets = {
+            1: (config.audio_root, config.metadata_dir),
+            args.scale: replicate(config.audio_root, config.metadata_dir, args.scale, os.path.join(work, "x")),
+        }
         for workers in [int(w) for w in args.workers.split(",")]:
             for factor, (root, meta) in datasets.items():
                 out = tempfile.mkdtemp(dir=work)
                 base = _measure("baseline", {"audio_root": root, "workers": workers, "rate": config.audio.sample_rate})
-                aeg = _measure("example-gen", {"config_args": list(args.overrides), "audio_root": root,
-                                               "metadata_dir": meta, "workers": workers, "out_dir": out})
+                aeg = _measure(
+                    "example-gen",
+                    {
+                        "config_args": list(args.overrides),
+                        "audio_root": root,
+                        "metadata_dir": meta,
+                        "workers": workers,
+                        "out_dir": out,
+                    },
+                )
                 shutil.rmtree(out)
-                report["runs"][f"{workers}x{factor}"] = {"workers": workers, "clips": aeg["clips"], "baseline": base,
-                                                          "example_gen": aeg}
+                report["runs"][f"{workers}x{factor}"] = {
+                    "workers": workers,
+                    "clips": aeg["clips"],
+                    "baseline": base,
+                    "example_gen": aeg,
+                }
         print(summarise_report(report, [int(w) for w in args.workers.split(",")], args.scale))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -168,12 +197,16 @@ def main(argv=None) -> int:
 
 def summarise_report(report: dict, worker_counts: list[int], scale: int) -> str:
     runs = report["runs"]
-    lines = [f"{'workers':>7} {'clips':>6} {'baseline clips/s':>17} {'AudioExampleGen clips/s':>24} {'ratio':>6} "
-             f"{'peak MiB baseline / AEG':>24}"]
-    for key, run in runs.items():
+    lines = [
+        f"{'workers':>7} {'clips':>6} {'baseline clips/s':>17} {'AudioExampleGen clips/s':>24} {'ratio':>6} "
+        f"{'peak MiB baseline / AEG':>24}"
+    ]
+    for run in runs.values():
         base, aeg = run["baseline"], run["example_gen"]
-        lines.append(f"{run['workers']:>7} {run['clips']:>6} {base['clips_per_s']:>17.1f} {aeg['clips_per_s']:>24.1f} "
-                     f"{aeg['clips_per_s'] / base['clips_per_s']:>6.2f} {base['peak_mib']:>11.0f} / {aeg['peak_mib']:<10.0f}")
+        lines.append(
+            f"{run['workers']:>7} {run['clips']:>6} {base['clips_per_s']:>17.1f} {aeg['clips_per_s']:>24.1f} "
+            f"{aeg['clips_per_s'] / base['clips_per_s']:>6.2f} {base['peak_mib']:>11.0f} / {aeg['peak_mib']:<10.0f}"
+        )
     lines.append("\nSteady state (slope between the two dataset sizes, i.e. without fixed start-up costs):")
     steady = {}
     for workers in worker_counts:
@@ -181,8 +214,10 @@ def summarise_report(report: dict, worker_counts: list[int], scale: int) -> str:
         steady[workers] = {side: steady_state_rate(small[side], large[side]) for side in ("baseline", "example_gen")}
         ratio = steady[workers]["example_gen"] / steady[workers]["baseline"]
         steady[workers]["ratio"] = ratio
-        lines.append(f"  {workers} worker(s): baseline {steady[workers]['baseline']:.1f} clips/s, AudioExampleGen "
-                     f"{steady[workers]['example_gen']:.1f} clips/s, ratio {ratio:.2f} (goal >= 0.8 with 1 worker)")
+        lines.append(
+            f"  {workers} worker(s): baseline {steady[workers]['baseline']:.1f} clips/s, AudioExampleGen "
+            f"{steady[workers]['example_gen']:.1f} clips/s, ratio {ratio:.2f} (goal >= 0.8 with 1 worker)"
+        )
     report["steady_state"] = steady
     if len(worker_counts) > 1:
         first, last = worker_counts[0], worker_counts[-1]
@@ -193,7 +228,9 @@ def summarise_report(report: dict, worker_counts: list[int], scale: int) -> str:
     last = worker_counts[-1]
     growth = runs[f"{last}x{scale}"]["example_gen"]["peak_mib"] / runs[f"{last}x1"]["example_gen"]["peak_mib"]
     report["memory_growth_ratio"] = growth
-    lines.append(f"  AudioExampleGen peak memory, {scale}x the clips / 1x ({last} workers): {growth:.2f} (goal: flat, ~1.0)")
+    lines.append(
+        f"  AudioExampleGen peak memory, {scale}x the clips / 1x ({last} workers): {growth:.2f} (goal: flat, ~1.0)"
+    )
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ of --trials fresh-process runs (2), as the machine may be shared. Both sides rea
 the rates are steady ones, past tf.data's autotuning ramp-up, as in a real epoch over 64,000 FMA
 segments; every file is in the page cache on both sides. Goal: ours >= 50x the article.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,10 @@ import shutil
 import sys
 import time
 
-import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+import components  # noqa: F401  (Keras 2 before TensorFlow: see components/__init__.py)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
 from pipeline import component_settings
-from pipeline.cli import add_config_arguments
+from pipeline.cli_common import add_config_arguments
 
 MODULE = "benchmarks.bench_input"
 DATA_VERSION = 3  # bump when prepare_examples changes what it writes
@@ -54,13 +55,22 @@ def prepare_examples(config, workers: int = 0) -> dict:
 
     root = data_dir()
     settings = component_settings.spectrogram_settings(config)
-    fingerprint = {"version": DATA_VERSION, "demo": config.demo.model_dump(mode="json"), "genres": list(config.genres),
-                   "audio": config.audio.model_dump(mode="json"), "split": config.split.model_dump(mode="json"),
-                   "example_gen": config.example_gen.model_dump(mode="json"),
-                   "transform_output": component_settings.transform_settings(config).output.model_dump(mode="json"),
-                   "featurizer": json.loads(settings.to_json())}
-    paths = {"raw": os.path.join(root, "raw"), "transformed": os.path.join(root, "transformed"),
-             "featurizer": os.path.join(root, "featurizer"), "audio_root": config.audio_root}
+    fingerprint = {
+        "version": DATA_VERSION,
+        "demo": config.demo.model_dump(mode="json"),
+        "genres": list(config.genres),
+        "audio": config.audio.model_dump(mode="json"),
+        "split": config.split.model_dump(mode="json"),
+        "example_gen": config.example_gen.model_dump(mode="json"),
+        "transform_output": component_settings.transform_settings(config).output.model_dump(mode="json"),
+        "featurizer": json.loads(settings.to_json()),
+    }
+    paths = {
+        "raw": os.path.join(root, "raw"),
+        "transformed": os.path.join(root, "transformed"),
+        "featurizer": os.path.join(root, "featurizer"),
+        "audio_root": config.audio_root,
+    }
     marker = os.path.join(root, "prepared.json")
     if os.path.exists(marker):
         with open(marker) as f:
@@ -70,8 +80,13 @@ def prepare_examples(config, workers: int = 0) -> dict:
     prepare_dataset(config)
     started = time.perf_counter()
     _ingest(config, paths["raw"], workers or os.cpu_count() or 1, os.path.join(root, "tmp"))
-    _transform(paths["raw"], paths["transformed"], paths["featurizer"], settings,
-               component_settings.transform_settings(config).output)
+    _transform(
+        paths["raw"],
+        paths["transformed"],
+        paths["featurizer"],
+        settings,
+        component_settings.transform_settings(config).output,
+    )
     print(f"Prepared benchmark examples in {time.perf_counter() - started:.0f} s: {root}", file=sys.stderr)
     with open(marker, "w") as f:
         json.dump(fingerprint, f)
@@ -88,16 +103,18 @@ def _ingest(config, out_dir: str, workers: int, tmp_dir: str) -> None:
     examples.uri = out_dir
     context = base_beam_executor.BaseBeamExecutor.Context(
         beam_pipeline_args=[f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"],
-        tmp_dir=tmp_dir, unique_id="bench-input")
+        tmp_dir=tmp_dir,
+        unique_id="bench-input",
+    )
     settings = component_settings.ingest_settings(config).model_dump_json()
     executor.Executor(context).Do({}, {executor.EXAMPLES_KEY: [examples]}, {executor.INGEST_CONFIG_KEY: settings})
 
 
 def _transform(raw_root: str, out_root: str, featurizer_dir: str, settings, output) -> None:
-    from components.audio_example_gen.sources import SPLITS
-    from components.keras_trainer import testdata
+    from components.featurizer import export_featurizer, load_featurizer
+    from components.formats import SPLITS
     from components.keras_trainer.dataset import list_files
-    from components.spectrogram_transform.featurizer import export_featurizer, load_featurizer
+    from tests.helpers import keras_data as testdata
 
     export_featurizer(settings, featurizer_dir)
     featurizer = load_featurizer(featurizer_dir)
@@ -106,8 +123,14 @@ def _transform(raw_root: str, out_root: str, featurizer_dir: str, settings, outp
         # As many shards as AudioExampleGen's Beam sink wrote, deflated as SpectrogramTransform's sink is
         # configured to (transform.compression_*).
         records = testdata.transform_raw_records(testdata.read_records(files), settings, featurizer)
-        testdata.write_split(out_root, split, records, shards=len(files), compression_engine=output.compression_engine,
-                             compression_level=output.compression_level)
+        testdata.write_split(
+            out_root,
+            split,
+            records,
+            shards=len(files),
+            compression_engine=output.compression_engine,
+            compression_level=output.compression_level,
+        )
 
 
 def split_files(root: str, split: str = "train") -> list[str]:
@@ -126,8 +149,8 @@ def _warm_up_tf_data() -> None:
 
 
 def child_ours(files: list[str], family: str, settings_json: str, batch: int) -> dict:
+    from components.featurizer import SpectrogramSettings
     from components.keras_trainer.dataset import input_spec, make_dataset
-    from components.spectrogram_transform.featurizer import SpectrogramSettings
 
     spec = input_spec(family, SpectrogramSettings.from_json(settings_json))
     _warm_up_tf_data()
@@ -143,8 +166,9 @@ def child_ours(files: list[str], family: str, settings_json: str, batch: int) ->
     return {"first_pass": passes[0], "cached_pass": passes[1]}
 
 
-def child_baseline(paths: list[str], labels: list[int], sample_rate: int, window: int, batch: int,
-                   decode_window_only: bool) -> dict:
+def child_baseline(
+    paths: list[str], labels: list[int], sample_rate: int, window: int, batch: int, decode_window_only: bool
+) -> dict:
     import librosa
     import numpy as np
     import tensorflow as tf
@@ -160,8 +184,8 @@ def child_baseline(paths: list[str], labels: list[int], sample_rate: int, window
             samples, _ = librosa.load(path, sr=sample_rate)
         start = max(0, (len(samples) - window) // 2)
         out = np.zeros(window, np.float32)
-        piece = samples[start:start + window]
-        out[:len(piece)] = piece
+        piece = samples[start : start + window]
+        out[: len(piece)] = piece
         return out, label
 
     def mapped(path, label):
@@ -172,8 +196,12 @@ def child_baseline(paths: list[str], labels: list[int], sample_rate: int, window
 
     _warm_up_tf_data()
     started = time.perf_counter()
-    dataset = (tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, tf.int64)))
-               .map(mapped, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, tf.int64)))
+        .map(mapped, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch)
+        .prefetch(tf.data.AUTOTUNE)
+    )
     examples = sum(int(x.shape[0]) for x, _ in dataset)
     return {"examples": examples, "seconds": time.perf_counter() - started}
 
@@ -210,7 +238,7 @@ def main(argv=None) -> int:
     if run_child(args, CHILDREN):
         return 0
 
-    from pipeline.cli import configure_logging
+    from pipeline.cli_common import configure_logging
 
     configure_logging()
     from components.audio_example_gen.sources import list_sources
@@ -223,26 +251,49 @@ def main(argv=None) -> int:
         return 2
     paths = prepare_examples(config)
     settings = component_settings.spectrogram_settings(config)
-    listing = list_sources(config.dataset.layout, config.audio_root, config.metadata_dir, config.dataset.subset,
-                           config.genres, config.split)
+    listing = list_sources(
+        config.dataset.layout,
+        config.audio_root,
+        config.metadata_dir,
+        config.dataset.subset,
+        config.genres,
+        config.split,
+    )
     train_items = [item for item in listing.items if item.split == "train"]
     files = split_files(paths["transformed"])
-    report = {"batch": args.batch, "example_seconds": config.audio.example_seconds, "repeat": args.repeat,
-              "trials": args.trials, "train_clips": len(train_items), "transformed_files": files,
-              "transformed_train_bytes": sum(os.path.getsize(f) for f in files),
-              "compression": "{0.compression_engine} level {0.compression_level}".format(
-                  component_settings.transform_settings(config).output),
-              "cpus": os.cpu_count(),
-              "load_average_before": os.getloadavg(), "ours": {}, "baseline": {}}
+    report = {
+        "batch": args.batch,
+        "example_seconds": config.audio.example_seconds,
+        "repeat": args.repeat,
+        "trials": args.trials,
+        "train_clips": len(train_items),
+        "transformed_files": files,
+        "transformed_train_bytes": sum(os.path.getsize(f) for f in files),
+        "compression": "{0.compression_engine} level {0.compression_level}".format(
+            component_settings.transform_settings(config).output
+        ),
+        "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "ours": {},
+        "baseline": {},
+    }
     files, train_items = files * args.repeat, train_items * args.repeat
     for family in ("cnn2d_mel", "cnn1d_raw"):
         spec = {"files": files, "family": family, "settings_json": settings.to_json(), "batch": args.batch}
         report["ours"][family] = _measure("ours", spec, args.trials)
     for name, window_only in (("librosa_full_decode", False), ("librosa_window_decode", True)):
-        report["baseline"][name] = _measure("baseline", {
-            "paths": [i.path for i in train_items], "labels": [i.label for i in train_items],
-            "sample_rate": config.audio.sample_rate, "window": config.audio.example_samples, "batch": args.batch,
-            "decode_window_only": window_only}, args.trials)
+        report["baseline"][name] = _measure(
+            "baseline",
+            {
+                "paths": [i.path for i in train_items],
+                "labels": [i.label for i in train_items],
+                "sample_rate": config.audio.sample_rate,
+                "window": config.audio.example_samples,
+                "batch": args.batch,
+                "decode_window_only": window_only,
+            },
+            args.trials,
+        )
     print(summarise_report(report))
     print(f"\nReport: {write_report('input', report)}")
     return 0
@@ -251,23 +302,30 @@ def main(argv=None) -> int:
 def summarise_report(report: dict) -> str:
     full = _rate(report["baseline"]["librosa_full_decode"])
     window = _rate(report["baseline"]["librosa_window_decode"])
-    lines = [f"Examples of {report['example_seconds']:g} s, batch {report['batch']}, inputs read {report['repeat']}x, "
-             f"best of {report['trials']} runs; {report['cpus']} CPUs, load average "
-             f"{report['load_average_before'][0]:.1f} before. Train split TFRecords: "
-             f"{report['transformed_train_bytes'] / 2**20:.0f} MiB ({report['compression']}).",
-             f"Baselines over the {report['train_clips']} train clips (one window per clip):",
-             f"  article: librosa.load whole file + cut window   {full:9.1f} examples/s  "
-             f"(peak {report['baseline']['librosa_full_decode']['peak_mib']} MiB)",
-             f"  kinder:  librosa.load(offset, duration) window  {window:9.1f} examples/s",
-             f"{'ours':>6} {'family':<10} {'examples':>8} {'first pass/s':>13} {'cached pass/s':>14} "
-             f"{'x article (1st / cached)':>25} {'x kinder (1st)':>15} {'peak MiB':>9}"]
+    lines = [
+        f"Examples of {report['example_seconds']:g} s, batch {report['batch']}, inputs read {report['repeat']}x, "
+        f"best of {report['trials']} runs; {report['cpus']} CPUs, load average "
+        f"{report['load_average_before'][0]:.1f} before. Train split TFRecords: "
+        f"{report['transformed_train_bytes'] / 2**20:.0f} MiB ({report['compression']}).",
+        f"Baselines over the {report['train_clips']} train clips (one window per clip):",
+        f"  article: librosa.load whole file + cut window   {full:9.1f} examples/s  "
+        f"(peak {report['baseline']['librosa_full_decode']['peak_mib']} MiB)",
+        f"  kinder:  librosa.load(offset, duration) window  {window:9.1f} examples/s",
+        f"{'ours':>6} {'family':<10} {'examples':>8} {'first pass/s':>13} {'cached pass/s':>14} "
+        f"{'x article (1st / cached)':>25} {'x kinder (1st)':>15} {'peak MiB':>9}",
+    ]
     ratios = {}
     for family, run in report["ours"].items():
         first, cached = _rate(run["first_pass"]), _rate(run["cached_pass"])
-        ratios[family] = {"first_pass_vs_article": first / full, "cached_vs_article": cached / full,
-                          "first_pass_vs_window_decode": first / window}
-        lines.append(f"{'':>6} {family:<10} {run['first_pass']['examples']:>8} {first:>13.0f} {cached:>14.0f} "
-                     f"{first / full:>12.0f}x / {cached / full:>8.0f}x {first / window:>14.0f}x {run['peak_mib']:>9}")
+        ratios[family] = {
+            "first_pass_vs_article": first / full,
+            "cached_vs_article": cached / full,
+            "first_pass_vs_window_decode": first / window,
+        }
+        lines.append(
+            f"{'':>6} {family:<10} {run['first_pass']['examples']:>8} {first:>13.0f} {cached:>14.0f} "
+            f"{first / full:>12.0f}x / {cached / full:>8.0f}x {first / window:>14.0f}x {run['peak_mib']:>9}"
+        )
     report["ratios"] = ratios
     worst = min(r["first_pass_vs_article"] for r in ratios.values())
     lines.append(f"Slowest of ours, first (uncached) pass, vs the article: {worst:.0f}x (goal >= 50x)")

@@ -9,6 +9,7 @@ outputs are made afresh each time (no cached component).
     make bench-ledger                       # 800 clips: demo data ~8 min once, the run ~12-20 min on 2 cores
     make bench-ledger BENCH_ARGS="--tracks-per-genre 20"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,8 @@ import shutil
 import sys
 import time
 
-import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from pipeline.cli import add_config_arguments, configure_logging
+import components  # noqa: F401  (Keras 2 before TensorFlow: see components/__init__.py)
+from pipeline.cli_common import add_config_arguments, configure_logging
 from pipeline.config import load_config
 
 
@@ -32,8 +33,12 @@ def main(argv=None) -> int:
     root = os.path.abspath(args.root)
     runs = os.path.join(root, "runs")
     shutil.rmtree(runs, ignore_errors=True)
-    overrides = [f"demo.tracks_per_genre={args.tracks_per_genre}", f"demo.root={root}/demo-{args.tracks_per_genre}",
-                 f"output_root={runs}", *args.overrides]
+    overrides = [
+        f"demo.tracks_per_genre={args.tracks_per_genre}",
+        f"demo.root={root}/demo-{args.tracks_per_genre}",
+        f"output_root={runs}",
+        *args.overrides,
+    ]
     config = load_config(args.config, overrides)
     configure_logging(os.path.join(runs, "bench-ledger.log"))
 
@@ -46,15 +51,27 @@ def main(argv=None) -> int:
     seconds = time.monotonic() - started
     balance = ledger.build(outputs)
     print("\n".join(ledger.lines(balance)))
-    examples = sum(r["count"] for split, table in balance["splits"].items() for r in table
-                   if r["stage"] == "AudioExampleGen" and r["what"].startswith("examples written"))
-    result = {"tracks_per_genre": args.tracks_per_genre, "examples": examples, "seconds": round(seconds, 1),
-              "balanced": balance["balanced"], "mismatches": balance["mismatches"], "ledger": balance["splits"]}
+    examples = sum(
+        r["count"]
+        for split, table in balance["splits"].items()
+        for r in table
+        if r["stage"] == "AudioExampleGen" and r["what"].startswith("examples written")
+    )
+    result = {
+        "tracks_per_genre": args.tracks_per_genre,
+        "examples": examples,
+        "seconds": round(seconds, 1),
+        "balanced": balance["balanced"],
+        "mismatches": balance["mismatches"],
+        "ledger": balance["splits"],
+    }
     os.makedirs("build/bench", exist_ok=True)
     with open("build/bench/ledger.json", "w") as f:
         json.dump(result, f, indent=1)
-    print(f"{examples} examples through every stage in {seconds / 60:.1f} min (demo data excluded); "
-          f"ledger {'balances' if balance['balanced'] else 'DOES NOT BALANCE'}; figures in build/bench/ledger.json")
+    print(
+        f"{examples} examples through every stage in {seconds / 60:.1f} min (demo data excluded); "
+        f"ledger {'balances' if balance['balanced'] else 'DOES NOT BALANCE'}; figures in build/bench/ledger.json"
+    )
     return 0 if balance["balanced"] else 1
 
 

@@ -20,6 +20,7 @@ trains (the shortest step, so the hardest case for the input); offline it falls 
 and trains whole. --quick runs a few steps (for CPU-only machines, where a step is far slower than the
 input: the figure only proves the benchmark works).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,10 @@ import os
 import sys
 import time
 
-import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+import components  # noqa: F401  (Keras 2 before TensorFlow: see components/__init__.py)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
 from pipeline import component_settings
-from pipeline.cli import add_config_arguments
+from pipeline.cli_common import add_config_arguments
 
 MODULE = "benchmarks.bench_train_step"
 FAMILIES = ("cnn2d_mel", "mobilenetv2_transfer")
@@ -65,13 +66,26 @@ def child(family: str, config_args: list[str], files: list[str], steps: int, war
     examples = count_records(files)
     cache = data.should_cache(examples, spec, config.trainer.cache_megabytes)
     first_epoch_steps = examples // batch
-    dataset = data.make_dataset(files, spec, batch, training=True, seed=0, shuffle_buffer=config.trainer.shuffle_buffer,
-                                cache=cache, drop_remainder=True, repeat=True, files=files)
+    dataset = data.make_dataset(
+        files,
+        spec,
+        batch,
+        training=True,
+        seed=0,
+        shuffle_buffer=config.trainer.shuffle_buffer,
+        cache=cache,
+        drop_remainder=True,
+        repeat=True,
+        files=files,
+    )
     with strategy.scope():
         built = build_model(config, settings)
         model = built.model
-        model.compile(optimizer=tf.keras.optimizers.Adam(config.trainer.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=tf.keras.optimizers.Adam(config.trainer.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
     distributed = strategy.experimental_distribute_dataset(dataset)
 
     @tf.function
@@ -108,12 +122,20 @@ def child(family: str, config_args: list[str], files: list[str], steps: int, war
         return float(waits[mask].sum() / (waits[mask].sum() + step_times[mask].sum())) if mask.any() else None
 
     return {
-        "family": family, "device": _device_description(tf), "strategy": plan.kind,
-        "replicas": strategy.num_replicas_in_sync, "global_batch": batch, "cached": cache, "steps": steps,
-        "warmup_steps": warmup, "model_notes": built.notes, "time_to_first_batch_s": first_batch_s,
+        "family": family,
+        "device": _device_description(tf),
+        "strategy": plan.kind,
+        "replicas": strategy.num_replicas_in_sync,
+        "global_batch": batch,
+        "cached": cache,
+        "steps": steps,
+        "warmup_steps": warmup,
+        "model_notes": built.notes,
+        "time_to_first_batch_s": first_batch_s,
         "compute_step_ms": 1000 * float(np.median(compute)),
         "loop_step_ms": 1000 * float(np.median(step_times)),
-        "wait_ms_mean": 1000 * float(np.mean(waits)), "wait_ms_max": 1000 * float(np.max(waits)),
+        "wait_ms_mean": 1000 * float(np.mean(waits)),
+        "wait_ms_max": 1000 * float(np.max(waits)),
         "waiting_share": float(waits.sum() / (waits.sum() + step_times.sum())),
         "steps_in_first_epoch": int(in_first_epoch.sum()),
         "waiting_share_first_epoch": share(in_first_epoch),
@@ -139,7 +161,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.steps, args.warmup = 4, 2
 
-    from pipeline.cli import configure_logging
+    from pipeline.cli_common import configure_logging
 
     configure_logging()
     from benchmarks.bench_input import prepare_examples, split_files
@@ -152,8 +174,13 @@ def main(argv=None) -> int:
     files = split_files(prepare_examples(config)["transformed"])
     report = {"steps": args.steps, "warmup": args.warmup, "runs": {}}
     for family in args.families.split(","):
-        spec = {"family": family, "config_args": list(args.overrides), "files": files, "steps": args.steps,
-                "warmup": args.warmup}
+        spec = {
+            "family": family,
+            "config_args": list(args.overrides),
+            "files": files,
+            "steps": args.steps,
+            "warmup": args.warmup,
+        }
         result, peak = measure_in_child(MODULE, "train-step", spec)
         result["peak_mib"] = round(peak)
         report["runs"][family] = result
@@ -164,22 +191,26 @@ def main(argv=None) -> int:
 
 def summarise_report(report: dict) -> str:
     runs = list(report["runs"].values())
-    lines = [f"Device: {runs[0]['device']}; strategy {runs[0]['strategy']} x{runs[0]['replicas']}; "
-             f"{report['steps']} measured steps after {report['warmup']} warm-up",
-             f"{'family':<22} {'batch':>5} {'step ms (held batch)':>21} {'step ms (loop)':>15} "
-             f"{'wait ms mean/max':>17} {'waiting':>8} {'1st epoch':>10} {'cached':>8} {'1st batch s':>11} "
-             f"{'peak MiB':>9}"]
+    lines = [
+        f"Device: {runs[0]['device']}; strategy {runs[0]['strategy']} x{runs[0]['replicas']}; "
+        f"{report['steps']} measured steps after {report['warmup']} warm-up",
+        f"{'family':<22} {'batch':>5} {'step ms (held batch)':>21} {'step ms (loop)':>15} "
+        f"{'wait ms mean/max':>17} {'waiting':>8} {'1st epoch':>10} {'cached':>8} {'1st batch s':>11} "
+        f"{'peak MiB':>9}",
+    ]
 
     def percent(value):
         return "-" if value is None else f"{100 * value:.2f}%"
 
     for run in runs:
-        lines.append(f"{run['family']:<22} {run['global_batch']:>5} "
-                     f"{run['compute_step_ms']:>21.1f} {run['loop_step_ms']:>15.1f} "
-                     f"{run['wait_ms_mean']:>8.1f}/{run['wait_ms_max']:<8.1f} {percent(run['waiting_share']):>8} "
-                     f"{percent(run['waiting_share_first_epoch']):>10} "
-                     f"{percent(run['waiting_share_cached_epochs']):>8} "
-                     f"{run['time_to_first_batch_s']:>11.2f} {run['peak_mib']:>9}")
+        lines.append(
+            f"{run['family']:<22} {run['global_batch']:>5} "
+            f"{run['compute_step_ms']:>21.1f} {run['loop_step_ms']:>15.1f} "
+            f"{run['wait_ms_mean']:>8.1f}/{run['wait_ms_max']:<8.1f} {percent(run['waiting_share']):>8} "
+            f"{percent(run['waiting_share_first_epoch']):>10} "
+            f"{percent(run['waiting_share_cached_epochs']):>8} "
+            f"{run['time_to_first_batch_s']:>11.2f} {run['peak_mib']:>9}"
+        )
         if "mobilenet_weights" in run["model_notes"]:
             lines.append(f"{'':<22} MobileNetV2 weights: {run['model_notes']['mobilenet_weights']}")
     worst = max(run["waiting_share"] for run in runs)

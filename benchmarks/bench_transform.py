@@ -17,6 +17,7 @@ and each keeps its best round: on a machine shared with other jobs, both sides s
   (TransformBatch: parse, checks, featurizer, engineered features, output encoding) on serialized
   AudioExampleGen examples of the same clips.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,19 +28,30 @@ import sys
 import tempfile
 import time
 
-import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+import numpy as np
+
+import components  # noqa: F401  (Keras 2 before TensorFlow: see components/__init__.py)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
 from pipeline import component_settings
-from pipeline.cli import add_config_arguments
+from pipeline.cli_common import add_config_arguments
 
 MODULE = "benchmarks.bench_transform"
 FIXTURES = "tests/data/audio"
-SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                         "NUMBA_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+SINGLE_THREAD = dict.fromkeys(
+    (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+    ),
+    "1",
+)
 
 
 # ---- clips ----------------------------------------------------------------------------------------
-def cut_examples(sample_rate: int, num_samples: int, count: int) -> "np.ndarray":
+def cut_examples(sample_rate: int, num_samples: int, count: int) -> np.ndarray:
     """[count, num_samples] float32 examples of real music: each fixture clip cut into consecutive
     examples from four start offsets (0, 1/4, 1/2 and 3/4 of an example)."""
     import numpy as np
@@ -59,7 +71,7 @@ def cut_examples(sample_rate: int, num_samples: int, count: int) -> "np.ndarray"
     for offset in (k * num_samples // 4 for k in range(4)):
         for clip in clips:
             for start in range(offset, len(clip) - num_samples + 1, num_samples):
-                examples.append(clip[start: start + num_samples])
+                examples.append(clip[start : start + num_samples])
     if len(examples) < count:
         raise SystemExit(f"the fixtures give only {len(examples)} distinct examples; ask for --examples <= that")
     return np.stack(examples[:count]).astype(np.float32)
@@ -94,7 +106,7 @@ def child_log_mel(clips_path: str, settings_json: str, batch_size: int, rounds: 
     import numpy as np
 
     _single_thread_tf()
-    from components.spectrogram_transform.featurizer import SpectrogramSettings, export_featurizer, load_featurizer
+    from components.featurizer import SpectrogramSettings, export_featurizer, load_featurizer
 
     s = SpectrogramSettings.from_json(settings_json)
     clips = np.load(clips_path)
@@ -105,14 +117,24 @@ def child_log_mel(clips_path: str, settings_json: str, batch_size: int, rounds: 
 
         def tensorflow():
             for start in range(0, len(clips), batch_size):
-                outputs = featurizer.featurize(clips[start: start + batch_size])
+                outputs = featurizer.featurize(clips[start : start + batch_size])
                 outputs["log_mel"].numpy(), outputs["mel_image"].numpy()
 
         def librosa_loop():
             for clip in clips:
                 mel = librosa.feature.melspectrogram(
-                    y=clip, sr=s.sample_rate, n_fft=s.n_fft, hop_length=s.hop_length, n_mels=s.n_mels, fmin=s.fmin,
-                    fmax=s.fmax, htk=s.mel_scale == "htk", power=2.0, center=True, pad_mode="constant")
+                    y=clip,
+                    sr=s.sample_rate,
+                    n_fft=s.n_fft,
+                    hop_length=s.hop_length,
+                    n_mels=s.n_mels,
+                    fmin=s.fmin,
+                    fmax=s.fmax,
+                    htk=s.mel_scale == "htk",
+                    power=2.0,
+                    center=True,
+                    pad_mode="constant",
+                )
                 librosa.power_to_db(mel, ref=1.0, amin=s.log_floor, top_db=None)
 
         seconds = _interleaved_best({"featurizer": tensorflow, "librosa": librosa_loop}, rounds)
@@ -128,20 +150,36 @@ def child_preset(clips_path: str, settings_json: str, limit: int, rounds: int) -
 
     _single_thread_tf()
     from components.audio_example_gen import features as source
-    from components.audio_example_gen.audio import to_pcm16
+    from components.featurizer import export_featurizer
+    from components.formats.examples import to_pcm16
     from components.spectrogram_transform import engineered
-    from components.spectrogram_transform.featurizer import export_featurizer
     from components.spectrogram_transform.settings import TransformSettings
     from components.spectrogram_transform.transform import TransformBatch
 
     settings = TransformSettings.model_validate_json(settings_json)
     rate = settings.featurizer.sample_rate
     clips = np.load(clips_path)[:limit]
-    batch = [("train", source.encode_example({
-        source.AUDIO: to_pcm16(clip), source.AUDIO_NUM_SAMPLES: len(clip), source.SAMPLE_RATE: rate,
-        source.LABEL: 0, source.GENRE: settings.genres[0].encode(), source.TRACK_ID: i, source.ARTIST_ID: i,
-        source.SEGMENT_INDEX: 0, source.NUM_SEGMENTS: 1, source.SOURCE_PATH: f"{i}.mp3".encode(),
-        source.PADDED_SECONDS: 0.0})) for i, clip in enumerate(clips)]
+    batch = [
+        (
+            "train",
+            source.encode_example(
+                {
+                    source.AUDIO: to_pcm16(clip),
+                    source.AUDIO_NUM_SAMPLES: len(clip),
+                    source.SAMPLE_RATE: rate,
+                    source.LABEL: 0,
+                    source.GENRE: settings.genres[0].encode(),
+                    source.TRACK_ID: i,
+                    source.ARTIST_ID: i,
+                    source.SEGMENT_INDEX: 0,
+                    source.NUM_SEGMENTS: 1,
+                    source.SOURCE_PATH: f"{i}.mp3".encode(),
+                    source.PADDED_SECONDS: 0.0,
+                }
+            ),
+        )
+        for i, clip in enumerate(clips)
+    ]
     directory = tempfile.mkdtemp(prefix="bench-worker-")
     try:
         export_featurizer(settings.featurizer, directory)
@@ -155,7 +193,7 @@ def child_preset(clips_path: str, settings_json: str, limit: int, rounds: int) -
         def worker():
             produced = 0
             for start in range(0, len(batch), settings.batch_size):
-                outputs = do_fn.process(batch[start: start + settings.batch_size])
+                outputs = do_fn.process(batch[start : start + settings.batch_size])
                 produced += sum(1 for out in outputs if isinstance(out, tuple))  # (split, example); the rest is tagged
             if produced != len(batch):
                 raise RuntimeError(f"the worker quarantined {len(batch) - produced} of {len(batch)} benchmark examples")
@@ -203,19 +241,38 @@ def main(argv=None) -> int:
     try:
         clips_path = os.path.join(work, "clips.npy")
         np.save(clips_path, cut_examples(spec.sample_rate, spec.num_samples, args.examples))
-        log_mel = _measure("log-mel", {"clips_path": clips_path, "settings_json": spec.to_json(),
-                                       "batch_size": settings.batch_size, "rounds": args.rounds})
+        log_mel = _measure(
+            "log-mel",
+            {
+                "clips_path": clips_path,
+                "settings_json": spec.to_json(),
+                "batch_size": settings.batch_size,
+                "rounds": args.rounds,
+            },
+        )
         presets = {}
         for preset in ("quick", "fma"):
             preset_settings = settings.model_copy(update={"engineered_preset": preset}).model_dump_json()
-            presets[preset] = _measure("preset", {"clips_path": clips_path, "settings_json": preset_settings,
-                                                  "limit": args.engineered_examples, "rounds": args.rounds})
+            presets[preset] = _measure(
+                "preset",
+                {
+                    "clips_path": clips_path,
+                    "settings_json": preset_settings,
+                    "limit": args.engineered_examples,
+                    "rounds": args.rounds,
+                },
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {
-        "example_seconds": spec.num_samples / spec.sample_rate, "batch_size": settings.batch_size, "threads": 1,
-        "featurizer": log_mel["featurizer"], "librosa": log_mel["librosa"], "log_mel_peak_mib": log_mel["peak_mib"],
-        "ratio": log_mel["featurizer"]["clips_per_s"] / log_mel["librosa"]["clips_per_s"], "presets": presets,
+        "example_seconds": spec.num_samples / spec.sample_rate,
+        "batch_size": settings.batch_size,
+        "threads": 1,
+        "featurizer": log_mel["featurizer"],
+        "librosa": log_mel["librosa"],
+        "log_mel_peak_mib": log_mel["peak_mib"],
+        "ratio": log_mel["featurizer"]["clips_per_s"] / log_mel["librosa"]["clips_per_s"],
+        "presets": presets,
         "settings": json.loads(spec.to_json()),
     }
     print(summarise(report))
@@ -236,8 +293,10 @@ def summarise(report: dict) -> str:
     ]
     for preset, entry in report["presets"].items():
         e, w = entry["engineered"], entry["worker"]
-        lines.append(f"  engineered preset {preset!r:8} {e['ms_per_clip']:7.1f} ms   whole transform worker "
-                     f"(parse, featurizer, engineered, encode) {w['ms_per_clip']:7.1f} ms  ({e['clips']} examples)")
+        lines.append(
+            f"  engineered preset {preset!r:8} {e['ms_per_clip']:7.1f} ms   whole transform worker "
+            f"(parse, featurizer, engineered, encode) {w['ms_per_clip']:7.1f} ms  ({e['clips']} examples)"
+        )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 A benchmark re-runs its own module as the child: `--child NAME --child-args JSON` names the measurement
 and its keyword arguments, and the child prints its JSON result as the last line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,13 @@ def run_measured(module: str, args: list[str], poll_seconds: float = 0.05) -> tu
     and multiprocessing's worker processes) and sampled every poll_seconds.
     """
     log = tempfile.TemporaryFile(mode="w+")  # the child's warnings; shown only if it fails
-    process = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=log,
-                               text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     parent = psutil.Process(process.pid)
     peak = 0
     while process.poll() is None:
@@ -55,8 +61,9 @@ def run_measured(module: str, args: list[str], poll_seconds: float = 0.05) -> tu
     output = process.stdout.read()
     if process.returncode != 0:
         log.seek(0)
-        raise RuntimeError(f"{module} {' '.join(args)} failed with exit code {process.returncode}:\n"
-                           + log.read()[-3000:])
+        raise RuntimeError(
+            f"{module} {' '.join(args)} failed with exit code {process.returncode}:\n" + log.read()[-3000:]
+        )
     result = json.loads(output.strip().splitlines()[-1])
     return result, peak / 2**20
 

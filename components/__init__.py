@@ -1,5 +1,10 @@
-"""Custom TFX components of the genre-classification pipeline, one folder each."""
+"""Custom TFX components of the genre-classification pipeline, one folder each, and the modules they share
+(formats, featurizer, waveform, progress, tfrecord_sink, ledger, json_files, beam_data_plane, settings_base,
+statistics_executor): a component package imports only these, never another component."""
+
 import os
 
-# Executors run in containers through `components.*` without importing `pipeline` first: same rule here.
+# TFX 1.16's Trainer/Evaluator/Transform expect Keras 2 (tf_keras); this must be set before TensorFlow is first
+# imported. The one place it is set: every entry point passes through this package (the `pipeline` package
+# imports it first, executors run in containers through `components.*`, pytest's conftest.py imports it).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

@@ -28,6 +28,7 @@ components/beam_data_plane_test.py as the reproduction. Every stage of this pipe
 example counts against its upstream's record (components/ledger.py), so a loss of any other cause fails
 the run instead of passing unnoticed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,10 @@ def install() -> bool:
         return False
     stream = getattr(data_plane, "TimeBasedBufferingClosableOutputStream", None)
     if stream is None or not hasattr(stream, "flush"):
-        _log.warning("apache_beam's data plane has no TimeBasedBufferingClosableOutputStream: the write/flush "
-                     "race fix (components/beam_data_plane.py) was not applied; check the new Beam for it")
+        _log.warning(
+            "apache_beam's data plane has no TimeBasedBufferingClosableOutputStream: the write/flush "
+            "race fix (components/beam_data_plane.py) was not applied; check the new Beam for it"
+        )
         return False
     if getattr(stream, _PATCHED, False):
         return True

@@ -1,5 +1,6 @@
 """The Beam runner's write/flush race (components/beam_data_plane.py): on the stream itself, and through
 the DirectRunner in multi-processing mode with the timing of a loaded machine injected into the runner."""
+
 import json
 import os
 import threading
@@ -12,7 +13,7 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.worker import data_plane
 
 from components import beam_data_plane
-from components.audio_example_gen.tfrecord_sink import frame_record
+from components.tfrecord_sink import frame_record
 
 
 def test_a_write_during_a_periodic_flush_is_sent_not_wiped():
@@ -29,7 +30,8 @@ def test_a_write_during_a_periodic_flush_is_sent_not_wiped():
             release_flush.wait(10)
 
     stream = data_plane.TimeBasedBufferingClosableOutputStream(
-        close_callback=sent.append, flush_callback=on_flush, time_flush_threshold_ms=20)
+        close_callback=sent.append, flush_callback=on_flush, time_flush_threshold_ms=20
+    )
     stream.write(b"first chunk|")
     assert inside_flush.wait(10), "the periodic flush never ran"
     writer = threading.Thread(target=stream.write, args=(b"second chunk|",))
@@ -58,6 +60,7 @@ def test_multiprocess_runner_delivers_every_record_under_load_timing(tmp_path, m
     each ~10 MB chunk and the periodic flusher is descheduled inside its flush. Before the fix this lost
     whole chunks on every run (e.g. train 1,280 -> 324 examples); every record must arrive."""
     beam_data_plane.install()
+
     # The runner's send loop, as in BundleManager._send_input_to_worker, slowed down after each chunk.
     def paced_send(self, process_bundle_id, transform_id, byte_streams):
         stream = self._worker_handler.data_conn.output_stream(process_bundle_id, transform_id)
@@ -82,13 +85,20 @@ def test_multiprocess_runner_delivers_every_record_under_load_timing(tmp_path, m
     counts = str(tmp_path / "counts")
     options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
     with beam.Pipeline(options=options) as pipeline:
-        keyed = [pipeline
-                 | f"Read[{split}]" >> beam.io.ReadFromTFRecord(str(tmp_path / split / "*"),
-                                                                coder=beam.coders.BytesCoder())
-                 | f"Key[{split}]" >> beam.Map(lambda record, s: (s, record), split)
-                 for split in expected]
-        _ = (keyed | beam.Flatten() | beam.Map(lambda kv: kv[0]) | beam.combiners.Count.PerElement()
-             | beam.Map(json.dumps) | beam.io.WriteToText(counts, num_shards=1, shard_name_template=""))
+        keyed = [
+            pipeline
+            | f"Read[{split}]" >> beam.io.ReadFromTFRecord(str(tmp_path / split / "*"), coder=beam.coders.BytesCoder())
+            | f"Key[{split}]" >> beam.Map(lambda record, s: (s, record), split)
+            for split in expected
+        ]
+        _ = (
+            keyed
+            | beam.Flatten()
+            | beam.Map(lambda kv: kv[0])
+            | beam.combiners.Count.PerElement()
+            | beam.Map(json.dumps)
+            | beam.io.WriteToText(counts, num_shards=1, shard_name_template="")
+        )
     with open(counts) as f:
         got = dict(json.loads(line) for line in f)
     assert got == expected

@@ -1,5 +1,6 @@
 """JSON files beside artifacts (summaries, metrics, decisions), read and written through tf.io.gfile so a
 gs:// artifact URI works like a local path."""
+
 from __future__ import annotations
 
 import json

@@ -7,15 +7,16 @@ anything its quarantine does not explain, raises `LedgerMismatch` naming both nu
 the split. A stage's own tallies alone can never prove that nothing was lost: a record that never reached
 the stage is missing from them too.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
-SUMMARY_FILE = "summary.json"  # at the root of an Examples artifact
-EXAMPLES_WRITTEN = "examples_written"
+from components.formats import EXAMPLES_WRITTEN, SUMMARY_FILE  # summary.json at the root of an Examples artifact
 
 _log = logging.getLogger(__name__)
 
@@ -48,12 +49,14 @@ class Entry:
         quarantine = f" + {self.quarantined} quarantined" if self.quarantined else ""
         missing = (self.expected or 0) - self.counted - self.quarantined
         lost = f"{missing} missing" if missing > 0 else f"{-missing} more than recorded"
-        return (f"{self.stage}, split {self.split!r}: {self.what} {self.counted}{quarantine} examples, but "
-                f"{self.upstream} recorded {self.expected} ({lost})"
-                + (f"; this stage's output: {self.output}" if self.output else "")
-                + ". No example may be lost between stages: "
-                "this is a fault in the pipeline or its runner, not bad data; re-run the stage, and report it "
-                "if it repeats")
+        return (
+            f"{self.stage}, split {self.split!r}: {self.what} {self.counted}{quarantine} examples, but "
+            f"{self.upstream} recorded {self.expected} ({lost})"
+            + (f"; this stage's output: {self.output}" if self.output else "")
+            + ". No example may be lost between stages: "
+            "this is a fault in the pipeline or its runner, not bad data; re-run the stage, and report it "
+            "if it repeats"
+        )
 
 
 def check(entries: Sequence[Entry]) -> list[dict]:
@@ -74,8 +77,9 @@ def count_records(files: Sequence[str]) -> int:
 
     total = 0
     for path in files:
-        dataset = tf.data.TFRecordDataset(path, compression_type="GZIP" if path.endswith(".gz") else "",
-                                          buffer_size=4 << 20)
+        dataset = tf.data.TFRecordDataset(
+            path, compression_type="GZIP" if path.endswith(".gz") else "", buffer_size=4 << 20
+        )
         total += int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
     return total
 
@@ -95,7 +99,7 @@ def count_written(examples_uri: str, splits: Sequence[str]) -> dict[str, int]:
 def recorded_examples(examples_uri: str) -> Optional[dict[str, int]]:
     """{split: examples the artifact's producer counted in its files}, or None when it recorded none
     (an Examples artifact from outside this pipeline)."""
-    from components.json_files import read_json
+    from components.json_files import read_json  # imports TensorFlow: not at load time (Beam workers)
 
     try:
         summary = read_json(os.path.join(examples_uri, SUMMARY_FILE))
@@ -107,22 +111,30 @@ def recorded_examples(examples_uri: str) -> Optional[dict[str, int]]:
     return {str(split): int(n) for split, n in written.items()}
 
 
-def against_record(stage: str, examples_uri: str, producer: str, counts: dict[str, tuple[str, int]],
-                   output: str = "") -> list[Entry]:
+def against_record(
+    stage: str, examples_uri: str, producer: str, counts: dict[str, tuple[str, int]], output: str = ""
+) -> list[Entry]:
     """`stage`'s counts, {split: (what, n)}, as entries against what `producer` recorded writing in
     examples_uri. A split named "a,b" is expected to hold the sum of both; a split the record leaves out
     was recorded as 0. Without a record (Examples made outside this pipeline) the entries are unchecked
     and a warning says so."""
     recorded = recorded_examples(examples_uri)
     if recorded is None:
-        _log.warning("%s: %s records no %s (not written by %s?): its example counts cannot be checked against "
-                     "upstream", stage, examples_uri, EXAMPLES_WRITTEN, producer)
+        _log.warning(
+            "%s: %s records no %s (not written by %s?): its example counts cannot be checked against upstream",
+            stage,
+            examples_uri,
+            EXAMPLES_WRITTEN,
+            producer,
+        )
 
     def expected(split: str) -> Optional[int]:
         return None if recorded is None else sum(recorded.get(part, 0) for part in split.split(","))
 
-    return [Entry(stage, split, what, n, expected(split), f"{producer} {examples_uri}", output=output)
-            for split, (what, n) in counts.items()]
+    return [
+        Entry(stage, split, what, n, expected(split), f"{producer} {examples_uri}", output=output)
+        for split, (what, n) in counts.items()
+    ]
 
 
 def artifact_root(split_pattern: str) -> str:

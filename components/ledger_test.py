@@ -4,7 +4,7 @@ import os
 import pytest
 
 from components import ledger
-from components.audio_example_gen.tfrecord_sink import frame_record
+from components.tfrecord_sink import frame_record
 
 
 def _write_gzip_records(path: str, records: list[bytes]) -> str:
@@ -47,8 +47,9 @@ def test_recorded_examples_reads_the_producers_record(tmp_path):
 
 def test_check_passes_balanced_entries_and_names_both_sides_of_a_loss():
     ok = ledger.Entry("Trainer", "eval", "read", 10, 10, "SpectrogramTransform /t/1")
-    quarantine_explains = ledger.Entry("SpectrogramTransform", "train", "wrote", 8, 10, "AudioExampleGen /a/1",
-                                       quarantined=2)
+    quarantine_explains = ledger.Entry(
+        "SpectrogramTransform", "train", "wrote", 8, 10, "AudioExampleGen /a/1", quarantined=2
+    )
     unrecorded = ledger.Entry("Trainer", "test", "read", 4, None, "SpectrogramTransform /t/1")
     rows = ledger.check([ok, quarantine_explains, unrecorded])
     assert [r["balanced"] for r in rows] == [True, True, None]
@@ -67,16 +68,28 @@ def test_check_passes_balanced_entries_and_names_both_sides_of_a_loss():
 
 
 def test_entries_against_the_producers_record(tmp_path):
-    assert [e.expected for e in ledger.against_record("Trainer", str(tmp_path), "SpectrogramTransform",
-                                                      {"train": ("read", 5)})] == [None]  # no record: unchecked
+    assert [
+        e.expected
+        for e in ledger.against_record("Trainer", str(tmp_path), "SpectrogramTransform", {"train": ("read", 5)})
+    ] == [None]  # no record: unchecked
     (tmp_path / "summary.json").write_text(json.dumps({"examples_written": {"train": 5, "eval": 2, "test": 3}}))
-    entries = ledger.against_record("Evaluator", str(tmp_path), "SpectrogramTransform",
-                                    {"train": ("read", 5), "eval,test": ("evaluated", 4), "extra": ("read", 1)},
-                                    output="/out")
+    entries = ledger.against_record(
+        "Evaluator",
+        str(tmp_path),
+        "SpectrogramTransform",
+        {"train": ("read", 5), "eval,test": ("evaluated", 4), "extra": ("read", 1)},
+        output="/out",
+    )
     assert [(e.split, e.expected, e.balanced) for e in entries] == [
-        ("train", 5, True), ("eval,test", 5, False), ("extra", 0, False)]
+        ("train", 5, True),
+        ("eval,test", 5, False),
+        ("extra", 0, False),
+    ]
     assert entries[0].upstream == f"SpectrogramTransform {tmp_path}" and entries[0].output == "/out"
 
 
 def test_artifact_root_of_a_split_pattern():
-    assert ledger.artifact_root("/p/Transform/transformed_examples/6/Split-train/*") == "/p/Transform/transformed_examples/6"
+    assert (
+        ledger.artifact_root("/p/Transform/transformed_examples/6/Split-train/*")
+        == "/p/Transform/transformed_examples/6"
+    )

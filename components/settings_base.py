@@ -4,6 +4,7 @@ Each component owns its own settings in its folder (`components/<component>/sett
 them share lives here: the strict base of every configuration section, and the settings of the GZIP
 TFRecords AudioExampleGen and SpectrogramTransform write. Nothing here imports a component or `pipeline`.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -18,13 +19,15 @@ class Section(BaseModel):
 
 
 class GzipOutput(Section):
-    """GZIP settings of TFRecords a component writes (components/audio_example_gen/tfrecord_sink.py)."""
+    """GZIP settings of TFRecords a component writes (components/tfrecord_sink.py)."""
 
     compression_engine: Literal["isal", "zlib"] = "isal"
-    compression_level: int = Field(1, ge=0, le=9, description="isal: 0-3, zlib: 0-9 (zlib 0 stores without compressing).")
+    compression_level: int = Field(
+        1, ge=0, le=9, description="isal: 0-3, zlib: 0-9 (zlib 0 stores without compressing)."
+    )
 
     @model_validator(mode="after")
-    def _level_in_engine_range(self) -> "GzipOutput":
+    def _level_in_engine_range(self) -> GzipOutput:
         if self.compression_engine == "isal" and self.compression_level > 3:
             raise ValueError("compression_level for the isal engine is 0-3 (zlib takes 0-9)")
         return self

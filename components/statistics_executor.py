@@ -4,6 +4,7 @@ and the examples it profiled checked against what AudioExampleGen recorded writi
 A Kubeflow or Vertex container runs the executor class its spec names and nothing else of this project,
 so the fix has to come with the class. The statistics themselves are TFX's, unchanged.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,8 @@ def check_profiled(examples_uri: str, statistics) -> list[dict]:
 
     counts = {}
     for split in artifact_utils.decode_split_names(statistics.split_names):
-        path = os.path.join(artifact_utils.get_split_uri([statistics], split), statistics_gen_executor.DEFAULT_FILE_NAME)
+        path = os.path.join(
+            artifact_utils.get_split_uri([statistics], split), statistics_gen_executor.DEFAULT_FILE_NAME
+        )
         counts[split] = ("profiled", int(load_stats_binary(path).datasets[0].num_examples))
-    return ledger.check(ledger.against_record("StatisticsGen", examples_uri, "AudioExampleGen", counts,
-                                              statistics.uri))
+    return ledger.check(ledger.against_record("StatisticsGen", examples_uri, "AudioExampleGen", counts, statistics.uri))

@@ -30,8 +30,9 @@ def _run(tmp_path, recorded: dict):
     examples = _examples(str(tmp_path / "examples"), recorded)
     statistics = standard_artifacts.ExampleStatistics()
     statistics.uri = str(tmp_path / "statistics")
-    statistics_executor.Executor().Do({keys.EXAMPLES_KEY: [examples]}, {keys.STATISTICS_KEY: [statistics]},
-                                      {keys.EXCLUDE_SPLITS_KEY: "[]"})
+    statistics_executor.Executor().Do(
+        {keys.EXAMPLES_KEY: [examples]}, {keys.STATISTICS_KEY: [statistics]}, {keys.EXCLUDE_SPLITS_KEY: "[]"}
+    )
     return examples, statistics
 
 
@@ -39,10 +40,15 @@ def test_profiled_examples_balance_against_the_record(tmp_path):
     examples, statistics = _run(tmp_path, dict(SPLITS))
     rows = statistics_executor.check_profiled(examples.uri, statistics)
     assert [(r["split"], r["counted"], r["expected"], r["balanced"]) for r in rows] == [
-        ("train", 12, 12, True), ("eval", 3, 3, True)]
+        ("train", 12, 12, True),
+        ("eval", 3, 3, True),
+    ]
 
 
 def test_statistics_over_fewer_examples_than_recorded_fail(tmp_path):
-    with pytest.raises(LedgerMismatch, match=r"StatisticsGen, split 'train': profiled 12 examples, but "
-                                             r"AudioExampleGen .* recorded 13 \(1 missing\)"):
+    with pytest.raises(
+        LedgerMismatch,
+        match=r"StatisticsGen, split 'train': profiled 12 examples, but "
+        r"AudioExampleGen .* recorded 13 \(1 missing\)",
+    ):
         _run(tmp_path, {**SPLITS, "train": 13})

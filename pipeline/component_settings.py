@@ -4,14 +4,15 @@ The components own their settings types (components/<component>/settings.py) and
 `PipelineConfig`; this module is where the pipeline's configuration becomes each component's settings, so
 each component's execution properties (its cache key) hold what it reads and nothing else.
 """
+
 from __future__ import annotations
 
 from components.audio_example_gen.settings import IngestSettings
 from components.blessing_evaluator.policy import BlessingPolicy
+from components.featurizer import SpectrogramSettings
 from components.keras_trainer.settings import TrainerSettings
 from components.settings_base import TFRecordOutput
 from components.sklearn_baseline_trainer.settings import BaselineSettings
-from components.spectrogram_transform.featurizer import SpectrogramSettings
 from components.spectrogram_transform.settings import TransformSettings
 from pipeline.config import PipelineConfig
 
@@ -45,11 +46,13 @@ def transform_settings(config: PipelineConfig) -> TransformSettings:
         batch_size=transform.batch_size,
         min_seconds=transform.min_seconds,
         genres=config.genres,
-        output=TFRecordOutput(**{
-            **config.example_gen.model_dump(),
-            "compression_engine": transform.compression_engine,
-            "compression_level": transform.compression_level,
-        }),
+        output=TFRecordOutput(
+            **{
+                **config.example_gen.model_dump(),
+                "compression_engine": transform.compression_engine,
+                "compression_level": transform.compression_level,
+            }
+        ),
     )
 
 

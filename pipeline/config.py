@@ -10,6 +10,7 @@ trainer, baselines, evaluator, pusher); those of the pipeline as a whole (datase
 the deployment sections) are defined here. pipeline/component_settings.py turns a `PipelineConfig` into what
 each component receives.
 """
+
 from __future__ import annotations
 
 import os
@@ -103,14 +104,15 @@ _IMAGE_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._\-/:]*(:[\w][\w.\-]{0,127}|@sh
 class ComponentResources(_Section):
     """CPU and memory of one component's container (units as KFP's ResourceSpec: vCPUs, GB = 10^9 bytes)."""
 
-    cpu: Optional[float] = Field(None, gt=0, description="vCPUs requested on Kubeflow; Vertex sizes the machine by "
-                                                          "cpu_limit, else by this.")
+    cpu: Optional[float] = Field(
+        None, gt=0, description="vCPUs requested on Kubeflow; Vertex sizes the machine by cpu_limit, else by this."
+    )
     memory_gb: Optional[float] = Field(None, gt=0, description="Memory requested on Kubeflow (GB); Vertex: as cpu.")
     cpu_limit: Optional[float] = Field(None, gt=0, description="Kubeflow CPU limit; none = no limit.")
     memory_limit_gb: Optional[float] = Field(None, gt=0, description="Kubeflow memory limit (GB); none = no limit.")
 
     @model_validator(mode="after")
-    def _limits_cover_requests(self) -> "ComponentResources":
+    def _limits_cover_requests(self) -> ComponentResources:
         for request, limit in (("cpu", "cpu_limit"), ("memory_gb", "memory_limit_gb")):
             low, high = getattr(self, request), getattr(self, limit)
             if low is not None and high is not None and high < low:
@@ -129,30 +131,41 @@ def _default_resources() -> dict[str, ComponentResources]:
 class DeployConfig(_Section):
     """What the compiled Kubeflow/Vertex specs run: image, pipeline root, and per-component placement."""
 
-    image: str = Field("", description="The pipeline image, by tag or digest (registry/name:tag or "
-                                       "registry/name@sha256:...): `make docker-build IMAGE=...`.")
-    tpu_image: str = Field("", description="Image of components on TPUs (tensorflow-tpu + libtpu); empty = "
-                                           "<image>-tpu, the tag `make docker-build` gives the TPU variant.")
+    image: str = Field(
+        "",
+        description="The pipeline image, by tag or digest (registry/name:tag or "
+        "registry/name@sha256:...): `make docker-build IMAGE=...`.",
+    )
+    tpu_image: str = Field(
+        "",
+        description="Image of components on TPUs (tensorflow-tpu + libtpu); empty = "
+        "<image>-tpu, the tag `make docker-build` gives the TPU variant.",
+    )
     pipeline_root: str = Field("", description="Where cloud runs write artifacts, e.g. gs://bucket/fma-genre.")
     resources: dict[str, ComponentResources] = Field(
-        default_factory=_default_resources, description="Component id -> CPU/memory.")
+        default_factory=_default_resources, description="Component id -> CPU/memory."
+    )
     accelerators: dict[str, str] = Field(
-        default_factory=dict, description="Component id -> accelerator spec, e.g. {Trainer: gpu:nvidia-l4:1} or "
-                                          "{Trainer: tpu:tpu-v5-lite-podslice:2x2}; ACCELERATOR= on the make line "
-                                          "sets the Trainer's.")
+        default_factory=dict,
+        description="Component id -> accelerator spec, e.g. {Trainer: gpu:nvidia-l4:1} or "
+        "{Trainer: tpu:tpu-v5-lite-podslice:2x2}; ACCELERATOR= on the make line "
+        "sets the Trainer's.",
+    )
 
     @field_validator("image", "tpu_image")
     @classmethod
     def _pinned_image(cls, image: str) -> str:
         if image and not _IMAGE_REFERENCE.match(image):
-            raise ValueError(f"image {image!r} must name a tag or a digest: registry/name:tag or "
-                             "registry/name@sha256:<64 hex digits>")
+            raise ValueError(
+                f"image {image!r} must name a tag or a digest: registry/name:tag or "
+                "registry/name@sha256:<64 hex digits>"
+            )
         return image
 
     @field_validator("accelerators")
     @classmethod
     def _valid_accelerators(cls, accelerators: dict[str, str]) -> dict[str, str]:
-        from pipeline.accelerators import parse_accelerator
+        from pipeline.deploy.accelerators import parse_accelerator
 
         return {component: parse_accelerator(spec).spec for component, spec in accelerators.items()}
 
@@ -161,8 +174,10 @@ class DeployConfig(_Section):
         if self.tpu_image:
             return self.tpu_image
         if "@" in self.image:
-            raise ValueError("deploy.image is a digest, so the TPU image cannot be derived from it: set "
-                             "deploy.tpu_image (the digest of the image built from docker/Dockerfile.tpu)")
+            raise ValueError(
+                "deploy.image is a digest, so the TPU image cannot be derived from it: set "
+                "deploy.tpu_image (the digest of the image built from docker/Dockerfile.tpu)"
+            )
         return f"{self.image}-tpu"
 
 
@@ -170,8 +185,11 @@ class KubeflowConfig(_Section):
     """`make compile-kubeflow` / `make submit-kubeflow` (kfp.Client)."""
 
     output: str = Field("build/pipeline.yaml", description="The compiled PipelineSpec + Kubernetes platform spec.")
-    host: str = Field("", description="KFP API endpoint, e.g. https://<cluster>/pipeline; empty = "
-                                      "$KF_PIPELINES_ENDPOINT. HOST= on the make line.")
+    host: str = Field(
+        "",
+        description="KFP API endpoint, e.g. https://<cluster>/pipeline; empty = "
+        "$KF_PIPELINES_ENDPOINT. HOST= on the make line.",
+    )
     namespace: str = Field("", description="Kubeflow profile namespace (multi-user installs); empty = default.")
     experiment: str = "fma-genre"
     run_name: str = Field("", description="Empty = <pipeline_name>-<UTC timestamp>.")
@@ -186,8 +204,9 @@ class VertexConfig(_Section):
     region: str = Field("us-central1", description="REGION= on the make line.")
     service_account: str = Field("", description="Service account e-mail the run uses; empty = Compute Engine default.")
     network: str = Field("", description="VPC peering network, projects/<number>/global/networks/<name>; optional.")
-    encryption_key: str = Field("", description="CMEK key, projects/<p>/locations/<r>/keyRings/<k>/cryptoKeys/<c>; "
-                                                "optional.")
+    encryption_key: str = Field(
+        "", description="CMEK key, projects/<p>/locations/<r>/keyRings/<k>/cryptoKeys/<c>; optional."
+    )
     run_name: str = Field("", description="Job id; empty = <pipeline_name>-<UTC timestamp>.")
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -203,15 +222,17 @@ class DataflowConfig(_Section):
     machine_type: str = "n2-standard-4"
     max_num_workers: int = Field(10, ge=1)
     disk_size_gb: Optional[int] = Field(None, ge=10)
-    sdk_container_image: str = Field("", description="Worker image; empty = deploy.image, which carries the "
-                                                     "Beam SDK's boot entrypoint and the project.")
+    sdk_container_image: str = Field(
+        "",
+        description="Worker image; empty = deploy.image, which carries the Beam SDK's boot entrypoint and the project.",
+    )
     service_account_email: str = ""
     subnetwork: str = Field("", description="regions/<r>/subnetworks/<name> or its full URL; optional.")
     use_public_ips: bool = True
     extra_args: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _complete_when_enabled(self) -> "DataflowConfig":
+    def _complete_when_enabled(self) -> DataflowConfig:
         if not self.enabled:
             return self
         missing = [f"dataflow.{name}" for name in ("project", "region", "temp_location") if not getattr(self, name)]
@@ -236,8 +257,12 @@ class DataflowConfig(_Section):
             # Custom worker images need Runner v2; the project's image is one.
             "--experiments=use_runner_v2",
         ]
-        optional = {"staging_location": self.staging_location, "disk_size_gb": self.disk_size_gb,
-                    "service_account_email": self.service_account_email, "subnetwork": self.subnetwork}
+        optional = {
+            "staging_location": self.staging_location,
+            "disk_size_gb": self.disk_size_gb,
+            "service_account_email": self.service_account_email,
+            "subnetwork": self.subnetwork,
+        }
         args += [f"--{name}={value}" for name, value in optional.items() if value]
         if not self.use_public_ips:
             args.append("--no_use_public_ips")

@@ -2,11 +2,13 @@
 
 Pure Python with yaml and pydantic only, so a bad config is reported before TensorFlow or TFX is imported.
 """
+
 from __future__ import annotations
 
 import difflib
 import typing
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Optional
 
 import pydantic
 import yaml
@@ -26,8 +28,10 @@ def yaml_problem(error: yaml.YAMLError, where: str, column_offset: int = 0) -> s
     context = getattr(error, "context", None)
     context_mark = getattr(error, "context_mark", None)
     if context and context_mark is not None:
-        problem += f" ({context} that starts at line {context_mark.line + 1}, column " \
-                   f"{context_mark.column + 1 + column_offset})"
+        problem += (
+            f" ({context} that starts at line {context_mark.line + 1}, column "
+            f"{context_mark.column + 1 + column_offset})"
+        )
     elif context:
         problem += f" ({context})"
     return f"{where}{position}: {problem}"
@@ -61,8 +65,9 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
-def validation_problems(error: pydantic.ValidationError, model: type[pydantic.BaseModel],
-                        origin_of: typing.Callable[[str], str]) -> list[str]:
+def validation_problems(
+    error: pydantic.ValidationError, model: type[pydantic.BaseModel], origin_of: typing.Callable[[str], str]
+) -> list[str]:
     """One line per pydantic error: `origin: key: what is wrong (got value)`, with the closest valid key
     for a misspelled one. `origin_of(dotted_key)` says where the value came from (a file or `--set`)."""
     lines = []

@@ -1,4 +1,5 @@
 """`create_pipeline(config)`: the TFX pipeline, knowing nothing about the runner that will execute it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,11 @@ def input_fingerprint(config: PipelineConfig) -> str:
     for root in roots:
         for path in walk_files(root) if os.path.isdir(root) else []:
             stat = os.stat(path)
-            digest.update(f"{os.path.relpath(path, root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+            digest.update(
+                f"{os.path.relpath(path, root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(
+                    "utf-8", "surrogateescape"
+                )
+            )
     return digest.hexdigest()
 
 
@@ -101,10 +106,14 @@ def create_components(config: PipelineConfig, target: str = "local") -> dict[str
         # the Evaluator's blessings count.
         latest_blessed = tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id="Trainer",
-                                  output_key="model"),
-            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
-                                           producer_component_id="Evaluator", output_key="blessing"),
+            model=tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.Model, producer_component_id="Trainer", output_key="model"
+            ),
+            model_blessing=tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.ModelBlessing,
+                producer_component_id="Evaluator",
+                output_key="blessing",
+            ),
         ).with_id("LatestBlessedModelResolver")
         components["LatestBlessedModelResolver"] = latest_blessed
     evaluator = BlessingEvaluator(

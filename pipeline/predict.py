@@ -14,6 +14,7 @@ checks and reason names), reported per file.
 Exit status: 0 every file predicted, 1 some files refused or failed (one line each on stderr), 2 usage error
 (no files, no model). Usage errors are found before TensorFlow is imported, so they come back at once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,10 @@ import os
 import sys
 from typing import Optional
 
-import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from components.audio_example_gen import audio
 from components.audio_example_gen.settings import AudioConfig
 from components.versioned_pusher import versions
-from pipeline.cli import add_config_arguments, quiet_library_warnings
+from pipeline.cli_common import add_config_arguments, quiet_library_warnings
 from pipeline.config import load_config
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -55,8 +55,14 @@ class ModelLocation:
     description: str
 
 
-def find_model(model: Optional[str], destination: str, *, trust_model: bool = False,
-               metadata_path: Optional[str] = None, pipeline_name: Optional[str] = None) -> ModelLocation:
+def find_model(
+    model: Optional[str],
+    destination: str,
+    *,
+    trust_model: bool = False,
+    metadata_path: Optional[str] = None,
+    pipeline_name: Optional[str] = None,
+) -> ModelLocation:
     """Where the serving SavedModel is; UsageError (with what to do) when there is none or it is not trusted.
 
     Loading a SavedModel runs its graph, so only these are loaded: a pushed version whose files match its
@@ -69,7 +75,8 @@ def find_model(model: Optional[str], destination: str, *, trust_model: bool = Fa
             raise UsageError(
                 f"no pushed model in {destination}. Run `make run-local` first (its Pusher pushes the model when "
                 "the Evaluator blesses it), or pass --model DIR (a pushed version, a push destination, a Trainer "
-                "Model artifact or a serving SavedModel).")
+                "Model artifact or a serving SavedModel)."
+            )
         return _pushed(newest, f"version {newest.version} pushed to {destination}", trust_model)
     if not versions.exists(model):
         raise UsageError(f"--model {model} does not exist")
@@ -88,9 +95,11 @@ def find_model(model: Optional[str], destination: str, *, trust_model: bool = Fa
         newest = versions.newest_version(model)
         if newest is not None:
             return _pushed(newest, f"version {newest.version} pushed to {model}", trust_model)
-        raise UsageError(f"--model {model} holds no model: expected a SavedModel (saved_model.pb), a Trainer Model "
-                         f"artifact ({FORMAT_SERVING}/saved_model.pb) or a push destination with complete versions "
-                         f"(<version>/ and <version>{versions.MANIFEST_SUFFIX})")
+        raise UsageError(
+            f"--model {model} holds no model: expected a SavedModel (saved_model.pb), a Trainer Model "
+            f"artifact ({FORMAT_SERVING}/saved_model.pb) or a push destination with complete versions "
+            f"(<version>/ and <version>{versions.MANIFEST_SUFFIX})"
+        )
     if artifact is not None and _trainer_model_in_mlmd(artifact, metadata_path, pipeline_name):
         return dataclasses.replace(location, description=location.description + ", recorded in MLMD")
     if trust_model:
@@ -98,7 +107,8 @@ def find_model(model: Optional[str], destination: str, *, trust_model: bool = Fa
     raise UsageError(
         f"--model {model} is neither a pushed version whose files match its manifest's model_digest nor a Trainer "
         f"Model artifact recorded in this pipeline's MLMD ({metadata_path}); loading a SavedModel runs its graph, "
-        "so it is not loaded. Pass --trust-model to load it anyway if you trust where it came from.")
+        "so it is not loaded. Pass --trust-model to load it anyway if you trust where it came from."
+    )
 
 
 def _pushed(pushed: versions.PushedVersion, description: str, trust_model: bool) -> ModelLocation:
@@ -115,8 +125,7 @@ def _pushed(pushed: versions.PushedVersion, description: str, trust_model: bool)
 def _trainer_model_in_mlmd(artifact_uri: str, metadata_path: Optional[str], pipeline_name: Optional[str]) -> bool:
     """Whether artifact_uri is a Model artifact output by the Trainer of this pipeline, per its local MLMD
     database (opened read-only, without TFX)."""
-    if not metadata_path or not pipeline_name or versions.is_remote(metadata_path) or \
-            not os.path.isfile(metadata_path):
+    if not metadata_path or not pipeline_name or versions.is_remote(metadata_path) or not os.path.isfile(metadata_path):
         return False
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
@@ -136,14 +145,14 @@ def _trainer_model_in_mlmd(artifact_uri: str, metadata_path: Optional[str], pipe
         for event in events:
             if any(c.name == f"{pipeline_name}.Trainer" for c in store.get_contexts_by_execution(event.execution_id)):
                 return True
-    except Exception:  # noqa: BLE001 - an unreadable database records nothing
+    except Exception:
         return False
     return False
 
 
 def load_model(directory: str):
     """(loaded SavedModel, read_serving_info) with the model's needs checked; UsageError when unusable."""
-    from components.keras_trainer.serving import NotAServingModel, load_serving_model
+    from components.formats.serving import NotAServingModel, load_serving_model
 
     try:
         loaded, info = load_serving_model(directory)
@@ -154,8 +163,10 @@ def load_model(directory: str):
     settings = info["featurizer_settings"]
     for key in ("sample_rate", "num_samples"):
         if not isinstance(settings.get(key), int) or settings[key] <= 0:
-            raise UsageError(f"the model in {directory} has no usable featurizer setting {key!r} ({settings.get(key)!r}):"
-                             " its input cannot be prepared from audio")
+            raise UsageError(
+                f"the model in {directory} has no usable featurizer setting {key!r} ({settings.get(key)!r}):"
+                " its input cannot be prepared from audio"
+            )
     return loaded, info
 
 
@@ -175,9 +186,11 @@ def predict_file(path: str, loaded, info: dict, audio_config: AudioConfig, batch
     if not remote and not os.path.exists(path):
         raise FileFailed(MISSING_FILE, "no such file")
     if not audio.is_supported_extension(path):
-        raise FileFailed(audio.Reason.UNSUPPORTED_EXTENSION,
-                         f"{audio.extension_of(path) or 'no extension'} is not a supported audio format "
-                         f"({', '.join(sorted(audio.SUPPORTED_FORMATS))})")
+        raise FileFailed(
+            audio.Reason.UNSUPPORTED_EXTENSION,
+            f"{audio.extension_of(path) or 'no extension'} is not a supported audio format "
+            f"({', '.join(sorted(audio.SUPPORTED_FORMATS))})",
+        )
     settings = info["featurizer_settings"]
     with contextlib.ExitStack() as closing:
         source = closing.enter_context(_open_remote(path)) if remote else path
@@ -193,8 +206,9 @@ def predict_file(path: str, loaded, info: dict, audio_config: AudioConfig, batch
                 checks.add(block)
                 yield block
 
-        segments = audio.iter_segments(checked_blocks(), segment_config(settings["sample_rate"],
-                                                                         settings["num_samples"]))
+        segments = audio.iter_segments(
+            checked_blocks(), segment_config(settings["sample_rate"], settings["num_samples"])
+        )
         try:
             prediction = predict_segments(loaded, segments, batch_size=batch_size, info=info, keep_segments=False)
         except audio.Refused as e:
@@ -210,8 +224,11 @@ def predict_file(path: str, loaded, info: dict, audio_config: AudioConfig, batch
         "probabilities": probabilities,
         "segments": prediction.num_segments,
         "duration": round(verdict.duration_seconds, 3),
-        "source": {"format": stream.source_format, "sample_rate": stream.source_sample_rate,
-                   "channels": stream.source_channels},
+        "source": {
+            "format": stream.source_format,
+            "sample_rate": stream.source_sample_rate,
+            "channels": stream.source_channels,
+        },
         "warnings": caveats,
     }
 
@@ -222,7 +239,7 @@ def _open_remote(path: str):
 
     try:
         return tf.io.gfile.GFile(path, "rb")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise FileFailed(audio.Reason.READ_ERROR, f"cannot read file: {e}") from e
 
 
@@ -234,11 +251,16 @@ def bandwidth_warnings(source_rate: int, settings: dict) -> list[str]:
     upper = settings.get("fmax") or settings["sample_rate"] / 2.0
     lower = settings.get("fmin") or 0.0
     if nyquist <= lower:
-        raise FileFailed(UNSUPPORTED_AUDIO, f"sampled at {source_rate} Hz, so it holds nothing above {nyquist:g} Hz, "
-                                            f"but the model's spectrogram starts at {lower:g} Hz")
+        raise FileFailed(
+            UNSUPPORTED_AUDIO,
+            f"sampled at {source_rate} Hz, so it holds nothing above {nyquist:g} Hz, "
+            f"but the model's spectrogram starts at {lower:g} Hz",
+        )
     if nyquist < upper:
-        return [f"sampled at {source_rate} Hz: nothing above {nyquist:g} Hz, while the model's spectrogram reaches "
-                f"{upper:g} Hz; the prediction may be less reliable"]
+        return [
+            f"sampled at {source_rate} Hz: nothing above {nyquist:g} Hz, while the model's spectrogram reaches "
+            f"{upper:g} Hz; the prediction may be less reliable"
+        ]
     return []
 
 
@@ -253,15 +275,22 @@ def format_table(records: list[dict]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="genre-predict", description="Genre of whole audio files (MP3, WAV, FLAC, OGG) with a pushed model.")
+        prog="genre-predict", description="Genre of whole audio files (MP3, WAV, FLAC, OGG) with a pushed model."
+    )
     parser.add_argument("files", nargs="*", metavar="FILE", help="audio files (local paths or gs://...)")
-    parser.add_argument("--model", help="a pushed version dir, a push destination (its newest version), a Trainer "
-                                        "Model artifact dir or a serving SavedModel dir (default: the newest version "
-                                        "under pusher.destination)")
-    parser.add_argument("--trust-model", action="store_true",
-                        help="load --model even when it is neither a pushed version matching its manifest's "
-                             "model_digest nor a Trainer Model artifact in this pipeline's MLMD (loading a "
-                             "SavedModel runs its graph: only for directories you trust)")
+    parser.add_argument(
+        "--model",
+        help="a pushed version dir, a push destination (its newest version), a Trainer "
+        "Model artifact dir or a serving SavedModel dir (default: the newest version "
+        "under pusher.destination)",
+    )
+    parser.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="load --model even when it is neither a pushed version matching its manifest's "
+        "model_digest nor a Trainer Model artifact in this pipeline's MLMD (loading a "
+        "SavedModel runs its graph: only for directories you trust)",
+    )
     parser.add_argument("--format", choices=("table", "jsonl"), default="table", help="output (default: table)")
     parser.add_argument("--batch-size", type=_positive_int, default=32, help="segments per model call (default: 32)")
     add_config_arguments(parser)
@@ -290,8 +319,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _error("no audio files given. Usage: genre-predict song.mp3 [other.ogg ...] [--model DIR]")
     try:
         config = load_config(args.config, args.overrides)
-        location = find_model(args.model, config.push_destination, trust_model=args.trust_model,
-                              metadata_path=config.metadata_path, pipeline_name=config.pipeline_name)
+        location = find_model(
+            args.model,
+            config.push_destination,
+            trust_model=args.trust_model,
+            metadata_path=config.metadata_path,
+            pipeline_name=config.pipeline_name,
+        )
     except (UsageError, ValueError, FileNotFoundError) as e:
         return _error(str(e))
 
@@ -304,20 +338,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     except UsageError as e:
         return _error(str(e))
     settings = info["featurizer_settings"]
-    print(f"Model: {location.directory} ({location.description}; {info['model_family']}, {len(info['genres'])} "
-          f"genres, {settings['num_samples'] / settings['sample_rate']:g} s segments at {settings['sample_rate']} Hz)",
-          file=sys.stderr)
+    print(
+        f"Model: {location.directory} ({location.description}; {info['model_family']}, {len(info['genres'])} "
+        f"genres, {settings['num_samples'] / settings['sample_rate']:g} s segments at {settings['sample_rate']} Hz)",
+        file=sys.stderr,
+    )
     audio_config = config.audio.model_copy(update={"sample_rate": settings["sample_rate"]})
     records, failed = [], 0
     # The bar is for batches of files on a terminal; redirected stderr gets the per-file lines only.
-    with tqdm(args.files, desc="Predicting", unit="file", file=sys.stderr,
-              disable=True if len(args.files) < 2 else None) as bar:
+    with tqdm(
+        args.files, desc="Predicting", unit="file", file=sys.stderr, disable=True if len(args.files) < 2 else None
+    ) as bar:
         for path in bar:
             try:
                 record = predict_file(path, loaded, info, audio_config, args.batch_size)
             except Exception as e:  # one bad file must not stop the others
-                e = e if isinstance(e, FileFailed) else FileFailed(audio.Reason.INTERNAL_ERROR,
-                                                                   f"{type(e).__name__}: {e}")
+                e = (
+                    e
+                    if isinstance(e, FileFailed)
+                    else FileFailed(audio.Reason.INTERNAL_ERROR, f"{type(e).__name__}: {e}")
+                )
                 failed += 1
                 tqdm.write(f"genre-predict: {path}: {e}", file=sys.stderr)
                 if args.format == "jsonl":

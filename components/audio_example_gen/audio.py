@@ -1,21 +1,25 @@
-"""Decoding, validation, resampling and segmenting of one audio file: pure functions, no Beam, no TFX.
+"""Decoding, validation and resampling of one audio file: pure functions, no Beam, no TFX (the cut into
+segments and the downmix are components/waveform.py's, shared with whole-track prediction; re-exported here).
 
 Every way a file can be unusable ends in `Quarantined` with a machine-readable reason from `Reason`
 and a human-readable detail, never in an exception escaping to the caller.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import io
 import os
 import re
-from typing import BinaryIO, Iterable, Iterator, Optional, Union
+from collections.abc import Iterator
+from typing import BinaryIO, Optional, Union
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from components.audio_example_gen.settings import AudioConfig
+from components.waveform import iter_segments, segment, to_mono  # noqa: F401  (segment, iter_segments: re-exported)
 
 
 class Reason:
@@ -87,19 +91,6 @@ def is_supported_extension(path: str) -> bool:
     return extension_of(path) in SUPPORTED_FORMATS
 
 
-def to_mono(audio: np.ndarray) -> np.ndarray:
-    """[frames, channels] -> [frames] by averaging channels (as librosa does)."""
-    if audio.ndim == 1:
-        return audio.astype(np.float32, copy=False)
-    # Column-wise adds: numpy's mean(axis=1) over a 2-wide axis is several times slower.
-    mono = audio[:, 0].astype(np.float32, copy=True)
-    for channel in range(1, audio.shape[1]):
-        mono += audio[:, channel]
-    if audio.shape[1] > 1:
-        mono *= np.float32(1.0 / audio.shape[1])
-    return mono
-
-
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     if source_rate == target_rate or len(samples) == 0:
         return samples.astype(np.float32, copy=False)
@@ -152,8 +143,14 @@ class DecodeStream:
     non-finite is TRUNCATED, as before. Use as a context manager (it closes the file).
     """
 
-    def __init__(self, sound: sf.SoundFile, config: AudioConfig, max_frames: Optional[int],
-                 max_seconds: Optional[float], owned: Optional[BinaryIO] = None):
+    def __init__(
+        self,
+        sound: sf.SoundFile,
+        config: AudioConfig,
+        max_frames: Optional[int],
+        max_seconds: Optional[float],
+        owned: Optional[BinaryIO] = None,
+    ):
         self._sound, self._config, self._owned = sound, config, owned
         self._max_frames, self._max_seconds = max_frames, max_seconds
         self.source_format = sound.format
@@ -164,7 +161,7 @@ class DecodeStream:
         self.frames_read = 0  # source frames decoded so far
         self.samples_out = 0  # samples at the target rate yielded so far
 
-    def __enter__(self) -> "DecodeStream":
+    def __enter__(self) -> DecodeStream:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -186,13 +183,18 @@ class DecodeStream:
             try:
                 block = self._sound.read(want, dtype="float32", always_2d=True)
             except Exception as e:
-                raise Refused(Quarantined(
-                    Reason.DECODE_ERROR, f"{self.source_format} stream fails to decode: {_short(e)}")) from e
+                raise Refused(
+                    Quarantined(Reason.DECODE_ERROR, f"{self.source_format} stream fails to decode: {_short(e)}")
+                ) from e
             self.frames_read += len(block)
             if self._max_frames is not None and self.frames_read > self._max_frames:
-                raise Refused(Quarantined(
-                    Reason.TOO_LONG, f"more than {self._max_seconds:g} s of audio (audio.max_decoded_seconds); "
-                                     "decoding stopped there"))
+                raise Refused(
+                    Quarantined(
+                        Reason.TOO_LONG,
+                        f"more than {self._max_seconds:g} s of audio (audio.max_decoded_seconds); "
+                        "decoding stopped there",
+                    )
+                )
             last = len(block) < want
             if not non_finite:
                 mono = to_mono(block) if len(block) else np.zeros(0, np.float32)
@@ -214,11 +216,13 @@ class DecodeStream:
             raise Refused(Quarantined(Reason.NO_AUDIO, f"{self.source_format} header declares no audio frames"))
         # MP3 (Xing/LAME header) and OGG declare their length; a file cut short decodes to fewer frames.
         if declared > 0 and read < declared * (1.0 - self._config.truncation_tolerance):
-            raise Refused(Quarantined(
-                Reason.TRUNCATED,
-                f"decoded {read} of {declared} frames the header declares "
-                f"({read / rate:.2f} s of {declared / rate:.2f} s)",
-            ))
+            raise Refused(
+                Quarantined(
+                    Reason.TRUNCATED,
+                    f"decoded {read} of {declared} frames the header declares "
+                    f"({read / rate:.2f} s of {declared / rate:.2f} s)",
+                )
+            )
         if non_finite:
             raise Refused(Quarantined(Reason.NON_FINITE, "decoded samples contain NaN or Inf"))
 
@@ -226,8 +230,9 @@ class DecodeStream:
 Source = Union[bytes, str, BinaryIO]
 
 
-def open_stream(source: Source, path: str, config: AudioConfig,
-                max_seconds: Optional[float] = None) -> Union[DecodeStream, Quarantined]:
+def open_stream(
+    source: Source, path: str, config: AudioConfig, max_seconds: Optional[float] = None
+) -> Union[DecodeStream, Quarantined]:
     """Open `source` (the file's bytes, a local path, or a seekable binary file object such as a gs://
     file's tf.io.gfile.GFile; `path` names it)
     for block-wise decoding. Quarantined for what the header already tells: EMPTY_FILE, UNDECODABLE,
@@ -253,12 +258,17 @@ def open_stream(source: Source, path: str, config: AudioConfig,
     try:
         expected = SUPPORTED_FORMATS.get(extension_of(path), set())
         if sound.format not in expected and not config.allow_extension_mismatch:
-            return Quarantined(Reason.EXTENSION_MISMATCH,
-                               f"content is {sound.format} but the extension is {extension_of(path) or '(none)'}")
+            return Quarantined(
+                Reason.EXTENSION_MISMATCH,
+                f"content is {sound.format} but the extension is {extension_of(path) or '(none)'}",
+            )
         max_frames = None if max_seconds is None else int(np.ceil(max_seconds * sound.samplerate))
         if max_frames is not None and sound.frames > max_frames:
-            return Quarantined(Reason.TOO_LONG, f"the header declares {sound.frames / sound.samplerate:.0f} s of "
-                                                f"audio, over the {max_seconds:g} s limit (audio.max_decoded_seconds)")
+            return Quarantined(
+                Reason.TOO_LONG,
+                f"the header declares {sound.frames / sound.samplerate:.0f} s of "
+                f"audio, over the {max_seconds:g} s limit (audio.max_decoded_seconds)",
+            )
         stream = DecodeStream(sound, config, max_frames, max_seconds, owned)
         return stream
     finally:
@@ -352,69 +362,12 @@ def validate(clip: DecodedClip, config: AudioConfig) -> Union[ClipDescriptors, Q
     return checks.result()
 
 
-def segment(samples: np.ndarray, config: AudioConfig) -> list[np.ndarray]:
-    """Cut a validated clip into fixed-length examples of `config.example_samples` samples.
-
-    Whole-clip mode (no segment_seconds): one example, the centre `clip_seconds` of a longer clip (FMA's
-    clips are cut from the middle of tracks too), or the clip zero-padded at the end when shorter.
-    Segment mode: consecutive non-overlapping segments from the start; a partial tail is dropped unless
-    the clip is shorter than one segment, in which case it is zero-padded into a single segment.
-    """
-    length = config.example_samples
-    if config.segment_seconds is None:
-        if len(samples) > length:
-            start = (len(samples) - length) // 2
-            return [samples[start : start + length]]
-        return [_pad(samples, length)]
-    count = len(samples) // length
-    if count == 0:
-        return [_pad(samples, length)]
-    return [samples[i * length : (i + 1) * length] for i in range(count)]
-
-
-def iter_segments(blocks: Iterable[np.ndarray], config: AudioConfig) -> Iterator[np.ndarray]:
-    """`segment` over a clip given block by block, yielding each segment as soon as it is complete:
-    the same segments (segment mode only: whole-clip mode needs the clip's length before its centre)."""
-    if config.segment_seconds is None:
-        raise ValueError("iter_segments needs segment mode (audio.segment_seconds); whole-clip mode takes the "
-                         "centre of the clip, known only once all of it is decoded: use segment()")
-    length = config.example_samples
-    buffer, filled, count = np.zeros(length, np.float32), 0, 0
-    for block in blocks:
-        position = 0
-        while position < len(block):
-            take = min(length - filled, len(block) - position)
-            buffer[filled:filled + take] = block[position:position + take]
-            filled, position = filled + take, position + take
-            if filled == length:
-                yield buffer.copy()
-                filled, count = 0, count + 1
-    if count == 0:  # shorter than one segment: zero-padded into one, as segment() pads it
-        yield _pad(buffer[:filled], length)
-
-
 def content_fingerprint(samples: np.ndarray) -> str:
     """CRC-32C and length of the decoded samples: files that decode to identical audio share it
     (FMA has a dozen such pairs; across splits they leak test data into training)."""
     import google_crc32c
 
     return f"{google_crc32c.value(np.ascontiguousarray(samples).tobytes()):08x}-{len(samples)}"
-
-
-def to_pcm16(samples: np.ndarray) -> bytes:
-    """float [-1, 1] -> little-endian int16 bytes (the waveform encoding of our Examples; see README)."""
-    clipped = np.clip(samples, -1.0, 1.0)
-    return (np.round(clipped * 32767.0)).astype("<i2").tobytes()
-
-
-def from_pcm16(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32767.0
-
-
-def _pad(samples: np.ndarray, length: int) -> np.ndarray:
-    out = np.zeros(length, dtype=np.float32)
-    out[: min(length, len(samples))] = samples[:length]
-    return out
 
 
 def _short(error: Exception, limit: int = 200) -> str:

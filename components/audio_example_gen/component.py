@@ -4,6 +4,7 @@ Deliberately not a FileBasedExampleGen subclass: resources set with `with_platfo
 dropped for those when compiling for Kubeflow/Vertex (tfx issue 6146), and ingestion is the heaviest
 Beam step of the pipeline.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -12,9 +13,10 @@ from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.standard_component_specs import EXAMPLES_KEY
 
 from components.audio_example_gen import executor
-from components.audio_example_gen.executor import EXAMPLES_KEY, INGEST_CONFIG_KEY, INPUT_FINGERPRINT_KEY
+from components.audio_example_gen.executor import INGEST_CONFIG_KEY, INPUT_FINGERPRINT_KEY
 from components.audio_example_gen.settings import IngestSettings
 
 

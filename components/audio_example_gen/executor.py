@@ -4,6 +4,7 @@ Listing and labelling run in the executor process (names and a CSV: cheap); read
 resampling and segmenting run in Beam workers, so they scale out with the runner (DirectRunner in
 multi-processing mode locally, Dataflow at scale).
 """
+
 from __future__ import annotations
 
 import collections
@@ -20,21 +21,20 @@ import tensorflow as tf
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
+from tfx.types.standard_component_specs import EXAMPLES_KEY
 
 from components import beam_data_plane, ledger
 from components.audio_example_gen.ingest import OUTCOME_TAG, DecodeToExamples, Outcome, split_index
-from components.audio_example_gen.progress import ProgressMonitor
 from components.audio_example_gen.settings import IngestSettings
-from components.audio_example_gen.sources import SPLITS, leaked_groups, list_sources
-from components.audio_example_gen.tfrecord_sink import GzipTFRecordSink
+from components.audio_example_gen.sources import leaked_groups, list_sources
+from components.formats import QUARANTINE_FILE, SPLITS, SUMMARY_FILE
+from components.progress import ProgressMonitor
+from components.tfrecord_sink import GzipTFRecordSink
 
-EXAMPLES_KEY = "examples"
 INGEST_CONFIG_KEY = "ingest_config"
 INPUT_FINGERPRINT_KEY = "input_fingerprint"
 
-QUARANTINE_FILE = "quarantine.jsonl"
 INGEST_LOG_FILE = "ingest_log.jsonl"
-SUMMARY_FILE = "summary.json"
 TFRECORD_PREFIX = "data_tfrecord"
 UNASSIGNED = "unassigned"
 
@@ -52,26 +52,45 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         artifact.split_names = artifact_utils.encode_split_names(list(SPLITS))
 
         started = time.monotonic()
-        listing = list_sources(settings.layout, settings.audio_root, settings.metadata_dir, settings.subset,
-                               settings.genres, settings.split)
-        _log.info("AudioExampleGen: %d files seen under %s: %d to decode, %d rejected from names/metadata, "
-                  "%d ignored (archive documentation)", listing.files_seen, settings.audio_root,
-                  len(listing.items), len(listing.quarantined), len(listing.ignored))
+        listing = list_sources(
+            settings.layout,
+            settings.audio_root,
+            settings.metadata_dir,
+            settings.subset,
+            settings.genres,
+            settings.split,
+        )
+        _log.info(
+            "AudioExampleGen: %d files seen under %s: %d to decode, %d rejected from names/metadata, "
+            "%d ignored (archive documentation)",
+            listing.files_seen,
+            settings.audio_root,
+            len(listing.items),
+            len(listing.quarantined),
+            len(listing.ignored),
+        )
         leaks = leaked_groups(listing.items)
         if leaks:  # only possible with a metadata split (the hash split groups by artist by construction)
-            _log.warning("AudioExampleGen: %d artists appear in more than one split of the metadata's own split, "
-                         "e.g. %s; use split.method=hash to keep every artist in one split",
-                         len(leaks), sorted(leaks)[:5])
+            _log.warning(
+                "AudioExampleGen: %d artists appear in more than one split of the metadata's own split, "
+                "e.g. %s; use split.method=hash to keep every artist in one split",
+                len(leaks),
+                sorted(leaks)[:5],
+            )
         if not listing.items:
-            raise ValueError(f"no usable audio under {settings.audio_root} (layout {settings.layout!r}): "
-                             f"{len(listing.quarantined)} inputs were rejected; check dataset.audio_root, "
-                             "dataset.layout and the genre names")
+            raise ValueError(
+                f"no usable audio under {settings.audio_root} (layout {settings.layout!r}): "
+                f"{len(listing.quarantined)} inputs were rejected; check dataset.audio_root, "
+                "dataset.layout and the genre names"
+            )
 
         log_prefix = os.path.join(artifact.uri, INGEST_LOG_FILE)
         progress_dir = tempfile.mkdtemp(prefix="audio-example-gen-progress-")
         try:
-            with ProgressMonitor(progress_dir, len(listing.items), "AudioExampleGen"), \
-                    self._make_beam_pipeline() as pipeline:
+            with (
+                ProgressMonitor(progress_dir, len(listing.items), "AudioExampleGen"),
+                self._make_beam_pipeline() as pipeline,
+            ):
                 _build_graph(pipeline, listing, settings, artifact, progress_dir, log_prefix)
         finally:
             shutil.rmtree(progress_dir, ignore_errors=True)
@@ -86,9 +105,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         _log.info("AudioExampleGen summary: %s", json.dumps(summary["counts"]))
         across = [g["paths"] for g in summary["duplicate_audio"] if g["across_splits"]]
         if across:
-            _log.warning("AudioExampleGen: %d groups of identical audio span several splits (test data leaks into "
-                         "training), e.g. %s; see duplicate_audio in %s", len(across), across[0],
-                         os.path.join(artifact.uri, SUMMARY_FILE))
+            _log.warning(
+                "AudioExampleGen: %d groups of identical audio span several splits (test data leaks into "
+                "training), e.g. %s; see duplicate_audio in %s",
+                len(across),
+                across[0],
+                os.path.join(artifact.uri, SUMMARY_FILE),
+            )
 
         examples_utils.set_payload_format(artifact, examples_utils.example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(artifact, "tfrecords_gzip")
@@ -99,34 +122,43 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if empty:
             raise ValueError(
                 f"split(s) {empty} received no examples ({summary['examples_per_split']}); with so few usable "
-                f"clips use more data or other split.* percentages. Quarantine: {os.path.join(artifact.uri, QUARANTINE_FILE)}")
+                "clips use more data or other split.* percentages. Quarantine: "
+                f"{os.path.join(artifact.uri, QUARANTINE_FILE)}"
+            )
 
 
-def _build_graph(pipeline: beam.Pipeline, listing, settings: IngestSettings, artifact, progress_dir: str,
-                 log_prefix: str) -> None:
+def _build_graph(
+    pipeline: beam.Pipeline, listing, settings: IngestSettings, artifact, progress_dir: str, log_prefix: str
+) -> None:
     """Listed files -> decoded examples per split (GZIP TFRecords) + one outcome line per input."""
     decoded = (
         pipeline
         | "ListedFiles" >> beam.Create(listing.items, reshuffle=False)
         # Spread files over workers (Create keeps them in a handful of bundles otherwise).
         | "Spread" >> beam.Reshuffle()
-        | "Decode" >> beam.ParDo(DecodeToExamples(settings.model_dump_json(), progress_dir)).with_outputs(
-            OUTCOME_TAG, main="examples")
+        | "Decode"
+        >> beam.ParDo(DecodeToExamples(settings.model_dump_json(), progress_dir)).with_outputs(
+            OUTCOME_TAG, main="examples"
+        )
     )
     by_split = decoded.examples | "BySplit" >> beam.Partition(split_index, len(SPLITS))
     for split, examples in zip(SPLITS, by_split):
         _ = (
             examples
             | f"Serialized[{split}]" >> beam.Values()
-            | f"Write[{split}]" >> beam.io.Write(GzipTFRecordSink(
-                os.path.join(artifact_utils.get_split_uri([artifact], split), TFRECORD_PREFIX),
-                num_shards=settings.example_gen.num_shards,
-                compression_engine=settings.example_gen.compression_engine,
-                compression_level=settings.example_gen.compression_level,
-            ))
+            | f"Write[{split}]"
+            >> beam.io.Write(
+                GzipTFRecordSink(
+                    os.path.join(artifact_utils.get_split_uri([artifact], split), TFRECORD_PREFIX),
+                    num_shards=settings.example_gen.num_shards,
+                    compression_engine=settings.example_gen.compression_engine,
+                    compression_level=settings.example_gen.compression_level,
+                )
+            )
         )
-    prefiltered = [json.dumps(dataclasses.asdict(Outcome.quarantined(r)), ensure_ascii=False)
-                   for r in listing.quarantined]
+    prefiltered = [
+        json.dumps(dataclasses.asdict(Outcome.quarantined(r)), ensure_ascii=False) for r in listing.quarantined
+    ]
     _ = (
         (decoded[OUTCOME_TAG], pipeline | "Prefiltered" >> beam.Create(prefiltered))
         | "AllOutcomes" >> beam.Flatten()
@@ -134,8 +166,9 @@ def _build_graph(pipeline: beam.Pipeline, listing, settings: IngestSettings, art
     )
 
 
-def summarise(outcomes: list[Outcome], files_seen: int, ignored: list[str], settings: IngestSettings,
-              written: dict[str, int]) -> dict:
+def summarise(
+    outcomes: list[Outcome], files_seen: int, ignored: list[str], settings: IngestSettings, written: dict[str, int]
+) -> dict:
     """`examples_per_split` sums what the decoding workers reported; `examples_written` counts the records
     in the files (the figure downstream stages check against). They must agree."""
     ok = [o for o in outcomes if o.status == "ok"]
@@ -172,9 +205,17 @@ def summarise(outcomes: list[Outcome], files_seen: int, ignored: list[str], sett
 
 def ledger_entries(summary: dict, uri: str) -> list[ledger.Entry]:
     """The examples in the files against what the workers reported decoding, per split."""
-    return [ledger.Entry("AudioExampleGen", split, f"wrote (counted in {uri})", summary[ledger.EXAMPLES_WRITTEN][split],
-                         summary["examples_per_split"][split], "AudioExampleGen's decoding workers (ingest_log.jsonl)")
-            for split in SPLITS]
+    return [
+        ledger.Entry(
+            "AudioExampleGen",
+            split,
+            f"wrote (counted in {uri})",
+            summary[ledger.EXAMPLES_WRITTEN][split],
+            summary["examples_per_split"][split],
+            "AudioExampleGen's decoding workers (ingest_log.jsonl)",
+        )
+        for split in SPLITS
+    ]
 
 
 def duplicate_audio(outcomes: list[Outcome]) -> list[dict]:
@@ -196,8 +237,12 @@ def duplicate_audio(outcomes: list[Outcome]) -> list[dict]:
 def _write_outputs(uri: str, outcomes: list[Outcome], summary: dict) -> None:
     with tf.io.gfile.GFile(os.path.join(uri, QUARANTINE_FILE), "w") as f:
         for o in sorted((o for o in outcomes if o.status != "ok"), key=lambda o: o.path):
-            f.write(json.dumps({"path": o.path, "track_id": o.track_id, "reason": o.reason, "detail": o.detail},
-                               ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {"path": o.path, "track_id": o.track_id, "reason": o.reason, "detail": o.detail}, ensure_ascii=False
+                )
+                + "\n"
+            )
     with tf.io.gfile.GFile(os.path.join(uri, SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2, ensure_ascii=False)
     if not summary["reconciles"]:

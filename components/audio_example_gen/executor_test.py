@@ -1,4 +1,5 @@
 """The executor end to end in Beam: real audio in, real TFRecords and a reconciled quarantine out."""
+
 import collections
 import glob
 import json
@@ -13,7 +14,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from components.audio_example_gen import audio, executor, features
 from pipeline import component_settings
 from pipeline.config import PipelineConfig, load_config
-from tests import factories
+from tests.helpers import factories
 
 
 def _tiny_fma_dataset(root) -> tuple[str, str, dict[str, str]]:
@@ -23,8 +24,9 @@ def _tiny_fma_dataset(root) -> tuple[str, str, dict[str, str]]:
     import pandas as pd
 
     pd.DataFrame(
-        columns=pd.MultiIndex.from_tuples([("artist", "id"), ("set", "split"), ("set", "subset"),
-                                           ("track", "genre_top"), ("track", "title")]),
+        columns=pd.MultiIndex.from_tuples(
+            [("artist", "id"), ("set", "split"), ("set", "subset"), ("track", "genre_top"), ("track", "title")]
+        ),
         index=pd.Index([], name="track_id"),
     ).to_csv(os.path.join(metadata_dir, "tracks.csv"))
     rows = []
@@ -32,8 +34,14 @@ def _tiny_fma_dataset(root) -> tuple[str, str, dict[str, str]]:
     for g, genre in enumerate(config.genres):
         for k, split in enumerate(("training", "validation", "test")):
             track_id = 1000 + 10 * g + k
-            factories.write_audio(factories.fma_path(audio_root, track_id), seconds=2.5, rate=44100, channels=2,
-                                  freq=110.0 * (g + 1), seed=track_id)
+            factories.write_audio(
+                factories.fma_path(audio_root, track_id),
+                seconds=2.5,
+                rate=44100,
+                channels=2,
+                freq=110.0 * (g + 1),
+                seed=track_id,
+            )
             rows.append({"track_id": track_id, "genre_top": genre, "split": split, "artist_id": 500 + 10 * g + k})
     # The same recording under two track ids, one in train and one in test: reported as a duplicate.
     import shutil
@@ -50,18 +58,25 @@ def _tiny_fma_dataset(root) -> tuple[str, str, dict[str, str]]:
 
 def _run_executor(tmp_path, overrides):
     audio_root, metadata_dir, expected = _tiny_fma_dataset(str(tmp_path / "data"))
-    config = load_config(overrides=[f"dataset.audio_root={audio_root}", f"dataset.metadata_dir={metadata_dir}",
-                                    *overrides])
+    config = load_config(
+        overrides=[f"dataset.audio_root={audio_root}", f"dataset.metadata_dir={metadata_dir}", *overrides]
+    )
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "output")
     os.makedirs(examples.uri)
     context = base_beam_executor.BaseBeamExecutor.Context(
         beam_pipeline_args=["--direct_num_workers=1", "--direct_running_mode=in_memory"],
-        tmp_dir=str(tmp_path / "tmp"), unique_id="test")
+        tmp_dir=str(tmp_path / "tmp"),
+        unique_id="test",
+    )
     executor.Executor(context).Do(
-        {}, {executor.EXAMPLES_KEY: [examples]},
-        {executor.INGEST_CONFIG_KEY: component_settings.ingest_settings(config).model_dump_json(),
-         executor.INPUT_FINGERPRINT_KEY: "abc"})
+        {},
+        {executor.EXAMPLES_KEY: [examples]},
+        {
+            executor.INGEST_CONFIG_KEY: component_settings.ingest_settings(config).model_dump_json(),
+            executor.INPUT_FINGERPRINT_KEY: "abc",
+        },
+    )
     return config, examples, expected
 
 
@@ -111,10 +126,13 @@ def test_segments_keep_their_parent_track_and_split(segmented_run):
 
 def test_waveform_matches_direct_decoding(segmented_run):
     config, examples, _ = segmented_run
-    (record,) = [r for r in _read_split(examples, "train")
-                 if int(r[features.TRACK_ID]) == 990001 and int(r[features.SEGMENT_INDEX]) == 3]
+    (record,) = [
+        r
+        for r in _read_split(examples, "train")
+        if int(r[features.TRACK_ID]) == 990001 and int(r[features.SEGMENT_INDEX]) == 3
+    ]
     clip = audio.decode(factories.DRUM_BASS.read_bytes(), str(factories.DRUM_BASS), config.audio)
-    expected = clip.samples[3 * 22050: 4 * 22050]
+    expected = clip.samples[3 * 22050 : 4 * 22050]
     got = features.decode_waveform(record[features.AUDIO]).numpy()
     assert np.max(np.abs(got - expected)) <= 1.0 / 32767 + 1e-6
     assert record[features.SOURCE_FORMAT].numpy() == b"OGG"
@@ -169,10 +187,14 @@ def test_records_lost_between_the_workers_and_the_files_fail_the_run(tmp_path, m
     from components import ledger
 
     counted = ledger.count_written
-    monkeypatch.setattr(ledger, "count_written",
-                        lambda uri, splits: {s: n - (s == "eval") for s, n in counted(uri, splits).items()})
-    with pytest.raises(ledger.LedgerMismatch, match=r"AudioExampleGen, split 'eval': wrote \(counted in .*\) \d+ "
-                                                    r"examples, but AudioExampleGen's decoding workers .* \(1 missing\)"):
+    monkeypatch.setattr(
+        ledger, "count_written", lambda uri, splits: {s: n - (s == "eval") for s, n in counted(uri, splits).items()}
+    )
+    with pytest.raises(
+        ledger.LedgerMismatch,
+        match=r"AudioExampleGen, split 'eval': wrote \(counted in .*\) \d+ "
+        r"examples, but AudioExampleGen's decoding workers .* \(1 missing\)",
+    ):
         _run_executor(tmp_path, ["audio.segment_seconds=1.0"])
 
 
@@ -189,5 +211,6 @@ def test_whole_clip_mode_pads_to_thirty_seconds(tmp_path):
 def test_empty_split_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="received no examples"):
         # Only 1% eval: the 8 eval tracks (hash-split) very likely all land elsewhere. Force it by salt.
-        _run_executor(tmp_path, ["split.method=hash", "split.train_percent=98", "split.eval_percent=1",
-                                 "split.salt=empty-eval-0"])
+        _run_executor(
+            tmp_path, ["split.method=hash", "split.train_percent=98", "split.eval_percent=1", "split.salt=empty-eval-0"]
+        )

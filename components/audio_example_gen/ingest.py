@@ -3,19 +3,22 @@
 This module is what Beam workers import to unpickle the DoFn, so it stays light: no TensorFlow, no TFX
 (importing those costs each worker ~13 s and ~800 MB; see features.encode_example).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 
 from components.audio_example_gen import audio, features
-from components.audio_example_gen.progress import ProgressReporter
 from components.audio_example_gen.settings import IngestSettings
-from components.audio_example_gen.sources import SPLITS, QuarantineRecord, SourceItem, display_path
+from components.audio_example_gen.sources import QuarantineRecord, SourceItem, display_path
+from components.formats import SPLITS
+from components.progress import ProgressReporter
 
 OUTCOME_TAG = "outcome"
 _log = logging.getLogger(__name__)
@@ -36,7 +39,7 @@ class Outcome:
     content: str = ""  # audio.content_fingerprint of the decoded audio, for duplicate detection
 
     @classmethod
-    def quarantined(cls, record: QuarantineRecord) -> "Outcome":
+    def quarantined(cls, record: QuarantineRecord) -> Outcome:
         return cls(record.path, record.track_id, "quarantined", reason=record.reason, detail=record.detail)
 
 
@@ -57,14 +60,22 @@ def process_item(item: SourceItem, settings: IngestSettings) -> tuple[Outcome, l
         return rejected(descriptors)
     segments = audio.segment(clip.samples, settings.audio)
     examples = features.build_examples(item, clip, descriptors, segments, settings.audio.sample_rate)
-    outcome = Outcome(display_path(item.path), item.track_id, "ok", item.split, item.genre, examples=len(examples),
-                      content=audio.content_fingerprint(clip.samples))
+    outcome = Outcome(
+        display_path(item.path),
+        item.track_id,
+        "ok",
+        item.split,
+        item.genre,
+        examples=len(examples),
+        content=audio.content_fingerprint(clip.samples),
+    )
     return outcome, examples
 
 
 def _rejected(item: SourceItem, reason: str, detail: str) -> Outcome:
-    return Outcome(display_path(item.path), item.track_id, "quarantined", item.split, item.genre,
-                   reason=reason, detail=detail)
+    return Outcome(
+        display_path(item.path), item.track_id, "quarantined", item.split, item.genre, reason=reason, detail=detail
+    )
 
 
 class DecodeToExamples(beam.DoFn):

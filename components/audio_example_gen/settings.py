@@ -1,5 +1,6 @@
 """AudioExampleGen's settings: the `audio`, `split` and `example_gen` sections of the pipeline configuration
 (with their defaults), and IngestSettings, what the executor receives as one typed JSON execution property."""
+
 from __future__ import annotations
 
 from typing import Literal, Optional
@@ -61,7 +62,7 @@ class SplitConfig(Section):
     salt: str = "fma-genre"
 
     @model_validator(mode="after")
-    def _fractions(self) -> "SplitConfig":
+    def _fractions(self) -> SplitConfig:
         if self.train_percent + self.eval_percent >= 100:
             raise ValueError("train_percent + eval_percent must leave room for a test split (< 100)")
         return self

@@ -3,17 +3,18 @@
 `list_sources()` turns a dataset layout into `SourceItem`s to decode plus `QuarantineRecord`s for what
 can be rejected from names and metadata alone (unknown labels, missing audio, files without metadata).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import os
 import re
-from typing import Iterable, Iterator, Optional, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Optional
 
 from components.audio_example_gen.audio import Reason, is_supported_extension
 
-SPLITS = ("train", "eval", "test")
 FMA_SPLIT_NAMES = {"training": "train", "validation": "eval", "test": "test"}
 FMA_SUBSETS = ("small", "medium", "large")
 UNKNOWN_ARTIST = -1
@@ -57,7 +58,7 @@ class SourceListing:
 
 def hash_split(group_key: str, train_percent: int, eval_percent: int, salt: str) -> str:
     """Deterministic split of a group (artist or track): the same key always lands in the same split."""
-    digest = hashlib.sha256(f"{salt}:{group_key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{salt}:{group_key}".encode()).digest()
     bucket = int.from_bytes(digest[:8], "big") % 100
     if bucket < train_percent:
         return "train"
@@ -132,7 +133,9 @@ def _fma_rows(tracks) -> dict[int, _FmaRow]:
     # Column-wise extraction: iterrows() over FMA's 106,574 x 52 table takes tens of seconds.
     artists = tracks[("artist", "id")] if ("artist", "id") in tracks.columns else [None] * len(tracks)
     return {
-        int(track_id): _FmaRow(_str_or_none(subset), _str_or_none(genre), _str_or_none(split), _int_or(artist, UNKNOWN_ARTIST))
+        int(track_id): _FmaRow(
+            _str_or_none(subset), _str_or_none(genre), _str_or_none(split), _int_or(artist, UNKNOWN_ARTIST)
+        )
         for track_id, subset, genre, split, artist in zip(
             tracks.index, tracks[("set", "subset")], tracks[("track", "genre_top")], tracks[("set", "split")], artists
         )
@@ -160,7 +163,9 @@ def list_fma(audio_root: str, metadata_dir: str, subset: str, genres: Sequence[s
             quarantined.append(_unsupported(shown, track_id))
             continue
         if track_id is None:
-            quarantined.append(QuarantineRecord(shown, None, Reason.BAD_FILE_NAME, "FMA file names are the 6-digit track id"))
+            quarantined.append(
+                QuarantineRecord(shown, None, Reason.BAD_FILE_NAME, "FMA file names are the 6-digit track id")
+            )
             continue
         row = rows.get(track_id)
         if row is None:
@@ -215,7 +220,10 @@ def _fma_row_problem(row: _FmaRow, limit: int, vocabulary) -> Optional[tuple[str
 
 def _unsupported(shown: str, track_id: Optional[int] = None) -> QuarantineRecord:
     return QuarantineRecord(
-        shown, track_id, Reason.UNSUPPORTED_EXTENSION, f"extension {os.path.splitext(shown)[1]!r} is not MP3/WAV/FLAC/OGG"
+        shown,
+        track_id,
+        Reason.UNSUPPORTED_EXTENSION,
+        f"extension {os.path.splitext(shown)[1]!r} is not MP3/WAV/FLAC/OGG",
     )
 
 
@@ -237,7 +245,9 @@ def list_folders(audio_root: str, genres: Sequence[str], split_config) -> Source
         match = by_normal.get(normalise_genre(parts[0]))
         if match is None:
             quarantined.append(
-                QuarantineRecord(shown, None, Reason.LABEL_UNKNOWN, f"folder {parts[0]!r} is not one of the configured genres")
+                QuarantineRecord(
+                    shown, None, Reason.LABEL_UNKNOWN, f"folder {parts[0]!r} is not one of the configured genres"
+                )
             )
             continue
         label, genre = match
@@ -250,13 +260,17 @@ def list_folders(audio_root: str, genres: Sequence[str], split_config) -> Source
                 artist_id=UNKNOWN_ARTIST,
                 genre=genre,
                 label=label,
-                split=hash_split(f"track:{relative}", split_config.train_percent, split_config.eval_percent, split_config.salt),
+                split=hash_split(
+                    f"track:{relative}", split_config.train_percent, split_config.eval_percent, split_config.salt
+                ),
             )
         )
     return SourceListing(items, quarantined, [])
 
 
-def list_sources(layout: str, audio_root: str, metadata_dir: str, subset: str, genres: Sequence[str], split_config) -> SourceListing:
+def list_sources(
+    layout: str, audio_root: str, metadata_dir: str, subset: str, genres: Sequence[str], split_config
+) -> SourceListing:
     if not os.path.isdir(audio_root):
         raise FileNotFoundError(f"audio root {audio_root} is not a directory (dataset.audio_root)")
     if layout == "fma":

@@ -1,4 +1,5 @@
 """Listing, labelling and splitting: FMA layout, folder layout, hash split without leakage."""
+
 import collections
 import os
 
@@ -8,7 +9,7 @@ from components.audio_example_gen import sources
 from components.audio_example_gen.settings import SplitConfig
 from components.audio_example_gen.sources import Reason
 from pipeline.config import FMA_SMALL_GENRES
-from tests import factories
+from tests.helpers import factories
 
 GENRES = FMA_SMALL_GENRES
 
@@ -78,14 +79,14 @@ def test_folder_layout_matches_genre_names_loosely_and_quarantines_the_rest(tmp_
     root = tmp_path / "genres"
     factories.write_audio(root / "hiphop" / "a.mp3", seconds=0.1)
     factories.write_audio(root / "Hip_Hop" / "b.mp3", seconds=0.1)
-    factories.write_audio(root / "Pop" / "nested" / "café ☕ \"quoted\".wav", seconds=0.1, fmt="WAV")
+    factories.write_audio(root / "Pop" / "nested" / 'café ☕ "quoted".wav', seconds=0.1, fmt="WAV")
     factories.write_audio(root / "Blues" / "c.mp3", seconds=0.1)
     factories.write_audio(root / "loose.mp3", seconds=0.1)
     (root / "Pop" / "cover.jpg").write_bytes(b"\xff\xd8")
     listing = sources.list_folders(str(root), GENRES, SplitConfig())
     assert sorted((i.relative_path, i.genre) for i in listing.items) == [
         ("Hip_Hop/b.mp3", "Hip-Hop"),
-        ("Pop/nested/café ☕ \"quoted\".wav", "Pop"),
+        ('Pop/nested/café ☕ "quoted".wav', "Pop"),
         ("hiphop/a.mp3", "Hip-Hop"),
     ]
     assert sorted(q.reason for q in listing.quarantined) == sorted(
@@ -126,10 +127,14 @@ def test_hash_split_is_deterministic_and_near_64_16_20():
 
 def test_hash_split_groups_by_artist_so_nothing_leaks(tmp_path):
     audio_root, meta = tmp_path / "a", tmp_path / "m"
-    rows = [{"id": 100 + i, "artist": i // 5, "split": "training", "subset": "small", "genre": GENRES[i % 8]}
-            for i in range(200)]
+    rows = [
+        {"id": 100 + i, "artist": i // 5, "split": "training", "subset": "small", "genre": GENRES[i % 8]}
+        for i in range(200)
+    ]
     # Tracks without an artist are grouped by themselves.
-    rows += [{"id": 400 + i, "artist": None, "split": "training", "subset": "small", "genre": "Rock"} for i in range(20)]
+    rows += [
+        {"id": 400 + i, "artist": None, "split": "training", "subset": "small", "genre": "Rock"} for i in range(20)
+    ]
     _write_tracks(meta, rows)
     for r in rows:
         path = factories.fma_path(audio_root, r["id"])

@@ -1,7 +1,9 @@
 """BlessingEvaluator: the standard Evaluator's spec plus the SklearnBaselineTrainer model and the policy."""
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import types
@@ -16,10 +18,14 @@ from components.blessing_evaluator.policy import BlessingPolicy
 
 
 class BlessingEvaluatorSpec(types.ComponentSpec):
-    PARAMETERS = {**standard_component_specs.EvaluatorSpec.PARAMETERS,
-                  BLESSING_POLICY_KEY: ExecutionParameter(type=str)}
-    INPUTS = {**standard_component_specs.EvaluatorSpec.INPUTS,
-              BASELINE_MODELS_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True)}
+    PARAMETERS = {
+        **standard_component_specs.EvaluatorSpec.PARAMETERS,
+        BLESSING_POLICY_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        **standard_component_specs.EvaluatorSpec.INPUTS,
+        BASELINE_MODELS_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+    }
     OUTPUTS = dict(standard_component_specs.EvaluatorSpec.OUTPUTS)
     TYPE_ANNOTATION = standard_component_specs.EvaluatorSpec.TYPE_ANNOTATION
 
@@ -37,17 +43,26 @@ class BlessingEvaluator(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = BlessingEvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel, eval_config: tfma.EvalConfig,
-                 example_splits: Sequence[str], policy: BlessingPolicy,
-                 baseline_model: Optional[types.BaseChannel] = None,
-                 baseline_models: Optional[types.BaseChannel] = None):
+    def __init__(
+        self,
+        examples: types.BaseChannel,
+        model: types.BaseChannel,
+        eval_config: tfma.EvalConfig,
+        example_splits: Sequence[str],
+        policy: BlessingPolicy,
+        baseline_model: Optional[types.BaseChannel] = None,
+        baseline_models: Optional[types.BaseChannel] = None,
+    ):
         eval_config_lib.accuracy_metric(eval_config)  # fails now, not at run time, without the accuracy metric
         if len(example_splits) != 1:
-            raise ValueError(f"example_splits must name one split (the blessing is decided on it), got "
-                             f"{list(example_splits)}")
+            raise ValueError(
+                f"example_splits must name one split (the blessing is decided on it), got {list(example_splits)}"
+            )
         if policy.regression_source == "push_destination" and baseline_model is not None:
-            raise ValueError("the blessing policy takes the latest blessed model from the push destination "
-                             "(Kubeflow); do not also wire a baseline_model resolver")
+            raise ValueError(
+                "the blessing policy takes the latest blessed model from the push destination "
+                "(Kubeflow); do not also wire a baseline_model resolver"
+            )
         spec = BlessingEvaluatorSpec(
             examples=examples,
             model=model,

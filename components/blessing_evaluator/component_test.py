@@ -1,9 +1,8 @@
 """The component's spec and construction-time checks (the executor is tested in executor_test.py)."""
+
 import json
 
 import pytest
-
-import pipeline  # noqa: F401
 from tfx import types
 from tfx.types import standard_artifacts
 
@@ -20,10 +19,14 @@ def _channel(artifact_type):
 def _component(target="local", **overrides):
     config = load_config()
     arguments = dict(
-        examples=_channel(standard_artifacts.Examples), model=_channel(standard_artifacts.Model),
-        eval_config=component_settings.eval_config(config), example_splits=["test"],
+        examples=_channel(standard_artifacts.Examples),
+        model=_channel(standard_artifacts.Model),
+        eval_config=component_settings.eval_config(config),
+        example_splits=["test"],
         policy=component_settings.blessing_policy(config, target),
-        baseline_model=_channel(standard_artifacts.Model), baseline_models=_channel(standard_artifacts.Model))
+        baseline_model=_channel(standard_artifacts.Model),
+        baseline_models=_channel(standard_artifacts.Model),
+    )
     arguments.update(overrides)
     return BlessingEvaluator(**arguments)
 

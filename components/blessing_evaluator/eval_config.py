@@ -6,6 +6,7 @@ TFMA then loads the SavedModel with `tf.saved_model.load` and calls the named si
 trying `tf.keras.models.load_model` first (which would rebuild the Keras model, the featurizer inside it,
 for nothing: TFMA only needs the signature).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ from typing import Optional
 
 import tensorflow_model_analysis as tfma
 
-from components.audio_example_gen import features as raw_features
 from components.blessing_evaluator.settings import EvaluatorConfig
-from components.keras_trainer.serving import PROBABILITIES, SERVING_EXAMPLES
+from components.formats import examples as raw_features
+from components.formats.serving import PROBABILITIES, SERVING_EXAMPLES
 
 # Metric names as TFMA writes them into the evaluation (MetricKey.name).
 ACCURACY = "accuracy"
@@ -44,20 +45,24 @@ def build_eval_config(num_classes: int, evaluator: EvaluatorConfig) -> tfma.Eval
 def make_eval_config(num_classes: int, accuracy_lower_bound: float, max_accuracy_drop: float) -> tfma.EvalConfig:
     class_ids = list(range(num_classes))
     eval_config = tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name=SERVING_EXAMPLES,
-            model_type=MODEL_TYPE,
-            label_key=raw_features.LABEL,
-            prediction_key=PROBABILITIES,
-        )],
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=SERVING_EXAMPLES,
+                model_type=MODEL_TYPE,
+                label_key=raw_features.LABEL,
+                prediction_key=PROBABILITIES,
+            )
+        ],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[SLICE_FEATURE])],
         metrics_specs=[
-            tfma.MetricsSpec(metrics=[
-                tfma.MetricConfig(class_name="ExampleCount"),
-                _keras_metric("SparseCategoricalAccuracy", ACCURACY),
-                _keras_metric("SparseCategoricalCrossentropy", CROSSENTROPY),
-                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-            ]),
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    _keras_metric("SparseCategoricalAccuracy", ACCURACY),
+                    _keras_metric("SparseCategoricalCrossentropy", CROSSENTROPY),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            ),
             # One-vs-rest per genre (sub key class_id) on the top prediction, so "predicted genre i" means what
             # the confusion matrix says: top_k=1 sets every other class's score to -inf, threshold 0.0 then
             # keeps the argmax only. (TFMA's defaults count score > 0.5, not the prediction; and its own -inf
@@ -65,8 +70,10 @@ def make_eval_config(num_classes: int, accuracy_lower_bound: float, max_accuracy
             # TFMA cannot macro-average top_k metrics (its macro average looks up class-only sub keys), so
             # macro-F1 is the mean of these per-genre F1 values, taken by results.py.
             tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name=name, config=json.dumps({"top_k": 1, "thresholds": [0.0]}))
-                         for name in ("Precision", "Recall", "F1Score")],
+                metrics=[
+                    tfma.MetricConfig(class_name=name, config=json.dumps({"top_k": 1, "thresholds": [0.0]}))
+                    for name in ("Precision", "Recall", "F1Score")
+                ],
                 binarize=tfma.BinarizationOptions(class_ids={"values": class_ids}),
             ),
         ],
@@ -87,12 +94,15 @@ def accuracy_metric(eval_config: tfma.EvalConfig) -> tfma.MetricConfig:
         for metric in spec.metrics:
             if _metric_name(metric) == ACCURACY:
                 return metric
-    raise ValueError(f"the eval_config has no metric named {ACCURACY!r} (a plain, non-binarized one): build it "
-                     "with components.blessing_evaluator.eval_config.build_eval_config")
+    raise ValueError(
+        f"the eval_config has no metric named {ACCURACY!r} (a plain, non-binarized one): build it "
+        "with components.blessing_evaluator.eval_config.build_eval_config"
+    )
 
 
-def set_accuracy_thresholds(eval_config: tfma.EvalConfig, lower_bound: float,
-                            max_drop: Optional[float]) -> tfma.EvalConfig:
+def set_accuracy_thresholds(
+    eval_config: tfma.EvalConfig, lower_bound: float, max_drop: Optional[float]
+) -> tfma.EvalConfig:
     """Accuracy >= lower_bound, and (when max_drop is not None) candidate - baseline >= -max_drop, on the
     overall slice.
 
@@ -101,8 +111,9 @@ def set_accuracy_thresholds(eval_config: tfma.EvalConfig, lower_bound: float,
     baseline model is given (the Evaluator rubber-stamps)."""
     threshold = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}))
     if max_drop is not None:
-        threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}))
+        threshold.change_threshold.CopyFrom(
+            tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop})
+        )
     metric = accuracy_metric(eval_config)
     metric.ClearField("threshold")
     del metric.per_slice_thresholds[:]

@@ -1,25 +1,29 @@
 """The EvalConfig: its structure, and on a tiny run through TFX's own Evaluator executor, metric values that
 match what the served model itself predicts on the same examples."""
+
 import json
 import os
 
 import pytest
-
-import pipeline  # noqa: F401
 import tensorflow_model_analysis as tfma
 from tfx.components.evaluator import executor as standard_executor
 
 from components.blessing_evaluator import eval_config as ec
-from components.blessing_evaluator import results, testing
-from components.keras_trainer.testing import small_config
+from components.blessing_evaluator import results
 from pipeline import component_settings
+from tests.helpers import blessing_evaluator as testing
+from tests.helpers.keras_trainer import small_config
 
 
 def test_model_spec_calls_the_example_signature_of_the_served_model():
     config = component_settings.eval_config(small_config())
     (spec,) = config.model_specs
     assert (spec.signature_name, spec.model_type, spec.label_key, spec.prediction_key) == (
-        "serving_examples", "tf_generic", "label", "probabilities")
+        "serving_examples",
+        "tf_generic",
+        "label",
+        "probabilities",
+    )
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["genre"]]
 
 
@@ -27,7 +31,11 @@ def test_metrics_cover_counts_accuracy_crossentropy_per_genre_and_macro_f1():
     config = component_settings.eval_config(small_config())
     plain, binarized = config.metrics_specs
     assert [m.class_name for m in plain.metrics] == [
-        "ExampleCount", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "MultiClassConfusionMatrixPlot"]
+        "ExampleCount",
+        "SparseCategoricalAccuracy",
+        "SparseCategoricalCrossentropy",
+        "MultiClassConfusionMatrixPlot",
+    ]
     assert [json.loads(m.config)["name"] for m in plain.metrics[1:3]] == ["accuracy", "crossentropy"]
     assert [m.class_name for m in binarized.metrics] == ["Precision", "Recall", "F1Score"]
     assert all(json.loads(m.config) == {"top_k": 1, "thresholds": [0.0]} for m in binarized.metrics)
@@ -35,7 +43,9 @@ def test_metrics_cover_counts_accuracy_crossentropy_per_genre_and_macro_f1():
 
 
 def test_thresholds_come_from_the_config_and_apply_to_the_overall_slice_only():
-    config = component_settings.eval_config(small_config("evaluator.accuracy_floor=0.42", "evaluator.max_accuracy_drop=0.05"))
+    config = component_settings.eval_config(
+        small_config("evaluator.accuracy_floor=0.42", "evaluator.max_accuracy_drop=0.05")
+    )
     assert ec.accuracy_thresholds(config) == (0.42, -0.05)
     (per_slice,) = ec.accuracy_metric(config).per_slice_thresholds
     assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
@@ -59,10 +69,16 @@ def tiny_run(tmp_path_factory, tiny_artifact, trained):
     """TFX's standard Evaluator executor with build_eval_config on the tiny test split."""
     config = small_config()
     model_root = os.path.dirname(trained["serving_model_dir"])
-    run = testing.run_evaluator(standard_executor.Executor(), str(tmp_path_factory.mktemp("standard")),
-                                tiny_artifact["examples"], model_root, component_settings.eval_config(config))
-    reference = testing.reference_metrics(trained["serving_model_dir"],
-                                          os.path.join(tiny_artifact["examples"], "Split-test"), config.genres)
+    run = testing.run_evaluator(
+        standard_executor.Executor(),
+        str(tmp_path_factory.mktemp("standard")),
+        tiny_artifact["examples"],
+        model_root,
+        component_settings.eval_config(config),
+    )
+    reference = testing.reference_metrics(
+        trained["serving_model_dir"], os.path.join(tiny_artifact["examples"], "Split-test"), config.genres
+    )
     return run, reference, config
 
 

@@ -7,6 +7,7 @@ only now; the latest blessed model comes from the `baseline_model` input (resolv
 push destination (Kubeflow), and is dropped when it is not comparable with the candidate.
 After: decision.json in the blessing's uri and the checks as custom properties of the blessing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,12 +26,12 @@ from components import beam_data_plane, ledger
 from components.blessing_evaluator import eval_config as eval_config_lib
 from components.blessing_evaluator import policy as policy_lib
 from components.blessing_evaluator.policy import BestBaseline, BlessingPolicy, PreviousModel
-from components.blessing_evaluator.results import (
-    DECISION_FILE, EVALUATION_INFO_FILE, LEDGER_FILE, read_evaluation, read_validation)
+from components.blessing_evaluator.results import EVALUATION_INFO_FILE, LEDGER_FILE, read_evaluation, read_validation
+from components.formats import BASELINE_SUMMARY_FILE
+from components.formats.blessing import DECISION_FILE, write_decision
+from components.formats.push import UnverifiedVersion, newest_version, verify_version
+from components.formats.serving import load_serving_model
 from components.json_files import read_json, write_json
-from components.keras_trainer.serving import load_serving_model
-from components.sklearn_baseline_trainer.serialization import SUMMARY_FILE
-from components.versioned_pusher.versions import UnverifiedVersion, newest_version, verify_version
 
 BASELINE_MODELS_KEY = "baseline_models"
 BLESSING_POLICY_KEY = "blessing_policy"
@@ -48,25 +49,34 @@ class Executor(evaluator_executor.Executor):
     def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
         beam_data_plane.install()  # TFMA runs a Beam pipeline in this process
         if not exec_properties.get(BLESSING_POLICY_KEY):
-            raise ValueError(f"the {BLESSING_POLICY_KEY} execution property is missing: this executor runs inside "
-                             "BlessingEvaluator (components/blessing_evaluator/component.py), which sets it")
+            raise ValueError(
+                f"the {BLESSING_POLICY_KEY} execution property is missing: this executor runs inside "
+                "BlessingEvaluator (components/blessing_evaluator/component.py), which sets it"
+            )
         policy = BlessingPolicy.model_validate_json(exec_properties[BLESSING_POLICY_KEY])
         candidate = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
         evaluation = artifact_utils.get_single_instance(output_dict[keys.EVALUATION_KEY])
         blessing = artifact_utils.get_single_instance(output_dict[keys.BLESSING_KEY])
         baseline = read_best_baseline(input_dict.get(BASELINE_MODELS_KEY) or [])
         previous, previous_artifact = find_previous_model(
-            policy, input_dict.get(keys.BASELINE_MODEL_KEY) or [], candidate, evaluation.uri)
+            policy, input_dict.get(keys.BASELINE_MODEL_KEY) or [], candidate, evaluation.uri
+        )
 
         config = tfma.EvalConfig()
         proto_utils.json_to_proto(exec_properties[keys.EVAL_CONFIG_KEY], config)
         lower_bound = policy.accuracy_lower_bound(baseline)
         eval_config_lib.set_accuracy_thresholds(config, lower_bound, policy.max_accuracy_drop)
-        _log.info("Evaluator: bless when accuracy >= %.4f (floor %.4f%s) and %s", lower_bound, policy.accuracy_floor,
-                  f", baseline {baseline.algorithm} {baseline.accuracy:.4f} + margin {policy.baseline_margin:.4f}"
-                  if baseline else ", no baselines",
-                  f"accuracy drop <= {policy.max_accuracy_drop:.4f} vs {previous.uri}" if previous.uri
-                  else f"no regression check ({previous.skipped_reason})")
+        _log.info(
+            "Evaluator: bless when accuracy >= %.4f (floor %.4f%s) and %s",
+            lower_bound,
+            policy.accuracy_floor,
+            f", baseline {baseline.algorithm} {baseline.accuracy:.4f} + margin {policy.baseline_margin:.4f}"
+            if baseline
+            else ", no baselines",
+            f"accuracy drop <= {policy.max_accuracy_drop:.4f} vs {previous.uri}"
+            if previous.uri
+            else f"no regression check ({previous.skipped_reason})",
+        )
 
         inputs = {k: v for k, v in input_dict.items() if k not in (BASELINE_MODELS_KEY, keys.BASELINE_MODEL_KEY)}
         if previous_artifact is not None:
@@ -74,10 +84,16 @@ class Executor(evaluator_executor.Executor):
         properties = {k: v for k, v in exec_properties.items() if k != BLESSING_POLICY_KEY}
         properties[keys.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(config)
         split = _split(exec_properties)
-        write_json(os.path.join(evaluation.uri, EVALUATION_INFO_FILE), {
-            "split": split, "genres": list(policy.genres), "model_uri": candidate.uri,
-            "previous_model_uri": previous.uri, "accuracy_lower_bound": lower_bound,
-        })
+        write_json(
+            os.path.join(evaluation.uri, EVALUATION_INFO_FILE),
+            {
+                "split": split,
+                "genres": list(policy.genres),
+                "model_uri": candidate.uri,
+                "previous_model_uri": previous.uri,
+                "accuracy_lower_bound": lower_bound,
+            },
+        )
 
         super().Do(inputs, output_dict, properties)
         examples = artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY])
@@ -85,16 +101,22 @@ class Executor(evaluator_executor.Executor):
         write_json(os.path.join(evaluation.uri, LEDGER_FILE), entries)
 
         decision = record_decision(policy, evaluation.uri, blessing, candidate, split, previous, baseline)
-        _log.info("Evaluator: %s; decision in %s", "BLESSED" if decision["blessed"] else
-                  "NOT blessed: " + "; ".join(decision["reasons"]), os.path.join(blessing.uri, DECISION_FILE))
+        _log.info(
+            "Evaluator: %s; decision in %s",
+            "BLESSED" if decision["blessed"] else "NOT blessed: " + "; ".join(decision["reasons"]),
+            os.path.join(blessing.uri, DECISION_FILE),
+        )
 
 
 def check_evaluated(evaluation_uri: str, examples_uri: str, split: str, genres) -> list[dict]:
     """TFMA's example count against the examples SpectrogramTransform recorded writing to the evaluated
     split(s); raises LedgerMismatch (nothing is blessed) when they differ."""
     counted = read_evaluation(evaluation_uri, genres)["overall"]["example_count"]
-    return ledger.check(ledger.against_record("Evaluator", examples_uri, "SpectrogramTransform",
-                                              {split: ("evaluated", int(counted or 0))}, evaluation_uri))
+    return ledger.check(
+        ledger.against_record(
+            "Evaluator", examples_uri, "SpectrogramTransform", {split: ("evaluated", int(counted or 0))}, evaluation_uri
+        )
+    )
 
 
 def read_best_baseline(baseline_models: list) -> Optional[BestBaseline]:
@@ -102,21 +124,27 @@ def read_best_baseline(baseline_models: list) -> Optional[BestBaseline]:
     if not baseline_models:
         return None
     artifact = artifact_utils.get_single_instance(baseline_models)
-    path = os.path.join(artifact.uri, SUMMARY_FILE)
+    path = os.path.join(artifact.uri, BASELINE_SUMMARY_FILE)
     summary = read_json(path)
     if summary is None:
-        raise ValueError(f"{path} does not exist: the {BASELINE_MODELS_KEY} input must be the Model artifact of "
-                         "SklearnBaselineTrainer, which writes that summary (best_algorithm, best_test_accuracy)")
+        raise ValueError(
+            f"{path} does not exist: the {BASELINE_MODELS_KEY} input must be the Model artifact of "
+            "SklearnBaselineTrainer, which writes that summary (best_algorithm, best_test_accuracy)"
+        )
     return policy_lib.best_baseline(summary, path)
 
 
-def find_previous_model(policy: BlessingPolicy, baseline_model: list, candidate, evaluation_uri: str
-                        ) -> tuple[PreviousModel, Optional[Any]]:
+def find_previous_model(
+    policy: BlessingPolicy, baseline_model: list, candidate, evaluation_uri: str
+) -> tuple[PreviousModel, Optional[Any]]:
     """(the latest blessed model or why none, the Model artifact to hand TFMA as baseline_model or None)."""
     if policy.regression_source == "push_destination":
         if baseline_model:
-            _log.warning("Evaluator: ignoring the baseline_model input: the blessing policy takes the latest "
-                         "blessed model from the push destination %s", policy.push_destination)
+            _log.warning(
+                "Evaluator: ignoring the baseline_model input: the blessing policy takes the latest "
+                "blessed model from the push destination %s",
+                policy.push_destination,
+            )
         return _previous_from_destination(policy.push_destination, candidate, evaluation_uri)
     if not baseline_model:
         return PreviousModel(skipped_reason="no blessed model before"), None
@@ -128,8 +156,7 @@ def find_previous_model(policy: BlessingPolicy, baseline_model: list, candidate,
     return PreviousModel(uri=artifact.uri), artifact
 
 
-def _previous_from_destination(destination: str, candidate, evaluation_uri: str
-                               ) -> tuple[PreviousModel, Optional[Any]]:
+def _previous_from_destination(destination: str, candidate, evaluation_uri: str) -> tuple[PreviousModel, Optional[Any]]:
     newest = newest_version(destination)
     if newest is None:
         return PreviousModel(skipped_reason=f"no blessed model before (nothing pushed to {destination})"), None
@@ -149,8 +176,10 @@ def _previous_from_destination(destination: str, candidate, evaluation_uri: str
     except UnverifiedVersion as error:
         _log.warning("Evaluator: not loading the newest pushed version of %s: %s", destination, error)
         _remove(artifact.uri)
-        return PreviousModel(skipped_reason=f"no valid blessed model in {destination}: {error}; not loaded, no "
-                                            "regression check", version=newest.version), None
+        return PreviousModel(
+            skipped_reason=f"no valid blessed model in {destination}: {error}; not loaded, no regression check",
+            version=newest.version,
+        ), None
     problem = _incompatibility(candidate, copy)
     if problem:
         _remove(artifact.uri)
@@ -169,7 +198,7 @@ def _incompatibility(candidate, previous_model_dir: str) -> Optional[str]:
     candidate_dir = path_utils.serving_model_path(candidate.uri, path_utils.is_old_model_artifact(candidate))
     try:
         previous_info = load_serving_model(previous_model_dir)[1]
-    except Exception as error:  # noqa: BLE001 - any unreadable model means: do not compare, say why
+    except Exception as error:
         return f"the previous model {previous_model_dir} has no readable serving_info ({error}): skipped"
     problem = policy_lib.compatibility_problem(load_serving_model(candidate_dir)[1], previous_info)
     if problem:
@@ -177,8 +206,15 @@ def _incompatibility(candidate, previous_model_dir: str) -> Optional[str]:
     return None
 
 
-def record_decision(policy: BlessingPolicy, evaluation_uri: str, blessing, candidate, split: str,
-                    previous: PreviousModel, baseline: Optional[BestBaseline]) -> dict:
+def record_decision(
+    policy: BlessingPolicy,
+    evaluation_uri: str,
+    blessing,
+    candidate,
+    split: str,
+    previous: PreviousModel,
+    baseline: Optional[BestBaseline],
+) -> dict:
     """Writes decision.json into the blessing and the checks as its custom properties; returns the decision."""
     evaluation = read_evaluation(evaluation_uri, policy.genres)
     metrics = evaluation["overall"]
@@ -189,10 +225,18 @@ def record_decision(policy: BlessingPolicy, evaluation_uri: str, blessing, candi
     tfma_ok, tfma_failures = read_validation(evaluation_uri)
     blessed, reasons = policy_lib.decide(checks, tfma_ok, tfma_failures)
     decision = policy_lib.decision_record(
-        blessed=blessed, split=split, model_uri=candidate.uri, model_id=candidate.id, metrics=metrics,
-        policy_checks=checks, reasons=reasons, tfma_validation_ok=tfma_ok, tfma_failures=tfma_failures,
-        policy=policy)
-    write_json(os.path.join(blessing.uri, DECISION_FILE), decision)
+        blessed=blessed,
+        split=split,
+        model_uri=candidate.uri,
+        model_id=candidate.id,
+        metrics=metrics,
+        policy_checks=checks,
+        reasons=reasons,
+        tfma_validation_ok=tfma_ok,
+        tfma_failures=tfma_failures,
+        policy=policy,
+    )
+    write_decision(blessing.uri, decision)
     _record_on_blessing(blessing, decision, previous)
     return decision
 

@@ -1,20 +1,26 @@
 """The executor on the tiny model, TFMA included: three real runs (a first run against real sklearn baselines,
 a Kubeflow-style run against the push destination, a regression against a resolver-given model) and the
 checks that fail before TFMA starts."""
+
 import json
 import os
 
 import pytest
-
-import pipeline  # noqa: F401
 from tfx.types import standard_component_specs as keys
 
-from components.blessing_evaluator import results, testing
+from components.blessing_evaluator import results
 from components.blessing_evaluator.executor import (
-    BASELINE_MODELS_KEY, BLESSING_POLICY_KEY, NO_BASELINES, PUSHED_BASELINE_DIR, Executor, find_previous_model,
-    read_best_baseline)
-from components.keras_trainer.testing import small_config
+    BASELINE_MODELS_KEY,
+    BLESSING_POLICY_KEY,
+    NO_BASELINES,
+    PUSHED_BASELINE_DIR,
+    Executor,
+    find_previous_model,
+    read_best_baseline,
+)
 from pipeline import component_settings
+from tests.helpers import blessing_evaluator as testing
+from tests.helpers.keras_trainer import small_config
 
 MODEL_ID = 42
 
@@ -27,19 +33,31 @@ def env(tmp_path_factory, tiny_artifact, trained):
     with open(os.path.join(baselines.uri, "metrics.json")) as f:
         summary = json.load(f)
     return {
-        "config": config, "root": root, "examples": tiny_artifact["examples"],
-        "model_root": os.path.dirname(trained["serving_model_dir"]), "baselines": baselines, "summary": summary,
-        "reference": testing.reference_metrics(trained["serving_model_dir"],
-                                               os.path.join(tiny_artifact["examples"], "Split-test"), config.genres),
+        "config": config,
+        "root": root,
+        "examples": tiny_artifact["examples"],
+        "model_root": os.path.dirname(trained["serving_model_dir"]),
+        "baselines": baselines,
+        "summary": summary,
+        "reference": testing.reference_metrics(
+            trained["serving_model_dir"], os.path.join(tiny_artifact["examples"], "Split-test"), config.genres
+        ),
     }
 
 
 def _run(env, name, policy, model_root=None, baseline_model_uri=None, with_baselines=False):
     inputs = {BASELINE_MODELS_KEY: [env["baselines"]]} if with_baselines else {}
     return testing.run_evaluator(
-        Executor(), str(env["root"] / name), env["examples"], model_root or env["model_root"],
-        component_settings.eval_config(env["config"]), baseline_model_uri=baseline_model_uri, extra_inputs=inputs,
-        extra_properties={BLESSING_POLICY_KEY: policy.model_dump_json()}, model_id=MODEL_ID)
+        Executor(),
+        str(env["root"] / name),
+        env["examples"],
+        model_root or env["model_root"],
+        component_settings.eval_config(env["config"]),
+        baseline_model_uri=baseline_model_uri,
+        extra_inputs=inputs,
+        extra_properties={BLESSING_POLICY_KEY: policy.model_dump_json()},
+        model_id=MODEL_ID,
+    )
 
 
 def _policy(target="local", *overrides):
@@ -82,14 +100,15 @@ def test_first_run_is_blessed_and_records_every_check(env, first_run):
     assert regression["skipped"] and regression["detail"] == "no blessed model before"
     beats = checks["beats_baselines"]
     summary = env["summary"]
-    assert (beats["baseline_algorithm"], beats["baseline_accuracy"]) == (summary["best_algorithm"],
-                                                                        summary["best_test_accuracy"])
+    assert (beats["baseline_algorithm"], beats["baseline_accuracy"]) == (
+        summary["best_algorithm"],
+        summary["best_test_accuracy"],
+    )
     assert beats["threshold"] == pytest.approx(env["reference"]["accuracy"] - 0.01, abs=1e-6)
     assert beats["passed"] and not beats["skipped"] and beats["margin"] == policy.baseline_margin
 
 
 def test_evaluated_examples_are_checked_against_the_transforms_record(env, first_run, tmp_path):
-    import shutil
 
     from components.blessing_evaluator.executor import check_evaluated
     from components.ledger import LedgerMismatch
@@ -100,14 +119,18 @@ def test_evaluated_examples_are_checked_against_the_transforms_record(env, first
     with open(os.path.join(run["evaluation"].uri, results.LEDGER_FILE)) as f:
         rows = json.load(f)
     assert [(r["stage"], r["split"], r["counted"], r["expected"], r["balanced"]) for r in rows] == [
-        ("Evaluator", "test", recorded["test"], recorded["test"], True)]
+        ("Evaluator", "test", recorded["test"], recorded["test"], True)
+    ]
     # The same evaluation against a record of more test examples than TFMA saw: refused, with both figures.
     examples = str(tmp_path / "examples")
     os.makedirs(examples)
     with open(os.path.join(examples, "summary.json"), "w") as f:
         json.dump({"examples_written": {**recorded, "test": recorded["test"] + 1}}, f)
-    with pytest.raises(LedgerMismatch, match=rf"Evaluator, split 'test': evaluated {recorded['test']} examples, but "
-                                             rf"SpectrogramTransform {examples} recorded {recorded['test'] + 1}"):
+    with pytest.raises(
+        LedgerMismatch,
+        match=rf"Evaluator, split 'test': evaluated {recorded['test']} examples, but "
+        rf"SpectrogramTransform {examples} recorded {recorded['test'] + 1}",
+    ):
         check_evaluated(run["evaluation"].uri, examples, "test", env["config"].genres)
 
 
@@ -150,8 +173,8 @@ def test_blessing_custom_properties_hold_each_threshold_and_measured_value(first
 # -- Kubeflow: the latest blessed model comes from the push destination -----------------------------------
 @pytest.fixture(scope="module")
 def kubeflow_run(env, first_run):
-    from components.versioned_pusher.testing import run_pusher
-    from components.versioned_pusher.versions import newest_version
+    from components.formats.push import newest_version
+    from tests.helpers.versioned_pusher import run_pusher
 
     destination = str(env["root"] / "serving")
     blessing = first_run[0]["blessing"]  # the real blessing of the first run lets the real pusher push
@@ -195,15 +218,18 @@ def test_floor_above_the_reachable_accuracy_is_not_blessed(kubeflow_run):
 # -- a regression against the resolver's latest blessed model ---------------------------------------------
 @pytest.fixture(scope="module")
 def regression_run(env, tiny_artifact):
-    untrained = testing.export_untrained_model(tiny_artifact["featurizer"], str(env["root"] / "untrained"),
-                                               env["config"])
-    reference = testing.reference_metrics(os.path.join(untrained, "Format-Serving"),
-                                          os.path.join(env["examples"], "Split-test"), env["config"].genres)
+    untrained = testing.export_untrained_model(
+        tiny_artifact["featurizer"], str(env["root"] / "untrained"), env["config"]
+    )
+    reference = testing.reference_metrics(
+        os.path.join(untrained, "Format-Serving"), os.path.join(env["examples"], "Split-test"), env["config"].genres
+    )
     assert reference["accuracy"] < env["reference"]["accuracy"] - 0.02, "an untrained model should be worse"
     # Floor 0 and margin -1: only the regression check can fail.
     policy = _policy("local", "evaluator.accuracy_floor=0", "evaluator.baseline_margin=-1")
-    run = _run(env, "regression", policy, model_root=untrained, baseline_model_uri=env["model_root"],
-               with_baselines=True)
+    run = _run(
+        env, "regression", policy, model_root=untrained, baseline_model_uri=env["model_root"], with_baselines=True
+    )
     return run, results.read_decision(run["blessing"].uri), reference
 
 
@@ -216,7 +242,8 @@ def test_a_worse_model_than_the_latest_blessed_one_is_not_blessed(env, regressio
     assert regression["previous_model_uri"] == env["model_root"]
     assert decision["reasons"] == [
         f"accuracy dropped by {-regression['measured']:.4f} against the latest blessed model {env['model_root']} "
-        "(at most 0.0200 allowed)"]
+        "(at most 0.0200 allowed)"
+    ]
     assert any("change" in failure for failure in decision["tfma_failures"])
     assert [c["passed"] for c in decision["checks"]] == [True, False, True]
 
@@ -228,32 +255,42 @@ def test_baseline_models_without_metrics_json_is_a_clear_error(env, tmp_path):
     with pytest.raises(ValueError, match=r"not-baselines/metrics.json does not exist.*SklearnBaselineTrainer"):
         read_best_baseline([empty])
     with pytest.raises(ValueError, match="SklearnBaselineTrainer"):  # the executor stops before TFMA runs
-        testing.run_evaluator(Executor(), str(tmp_path / "run"), env["examples"], env["model_root"],
-                              component_settings.eval_config(env["config"]), extra_inputs={BASELINE_MODELS_KEY: [empty]},
-                              extra_properties={BLESSING_POLICY_KEY: _policy().model_dump_json()})
+        testing.run_evaluator(
+            Executor(),
+            str(tmp_path / "run"),
+            env["examples"],
+            env["model_root"],
+            component_settings.eval_config(env["config"]),
+            extra_inputs={BASELINE_MODELS_KEY: [empty]},
+            extra_properties={BLESSING_POLICY_KEY: _policy().model_dump_json()},
+        )
     assert not os.listdir(tmp_path / "run" / "evaluation")
 
 
 def test_an_incompatible_previous_model_is_skipped_with_the_reason(env, tiny_artifact, tmp_path):
-    other = testing.export_untrained_model(tiny_artifact["featurizer"], str(tmp_path / "other"), env["config"],
-                                           genres=list(reversed(env["config"].genres)))
+    other = testing.export_untrained_model(
+        tiny_artifact["featurizer"], str(tmp_path / "other"), env["config"], genres=list(reversed(env["config"].genres))
+    )
     candidate = testing.model_artifact(env["model_root"])
-    previous, artifact = find_previous_model(_policy(), [testing.model_artifact(other)], candidate,
-                                             str(tmp_path / "evaluation"))
+    previous, artifact = find_previous_model(
+        _policy(), [testing.model_artifact(other)], candidate, str(tmp_path / "evaluation")
+    )
     assert artifact is None and previous.uri is None
     assert "is not comparable (genres" in previous.skipped_reason and previous.skipped_reason.endswith("skipped")
 
 
 def test_an_empty_push_destination_means_no_previous_model(env, tmp_path):
     policy = _policy("kubeflow", f"pusher.destination={tmp_path / 'nothing-yet'}")
-    previous, artifact = find_previous_model(policy, [], testing.model_artifact(env["model_root"]),
-                                             str(tmp_path / "evaluation"))
+    previous, artifact = find_previous_model(
+        policy, [], testing.model_artifact(env["model_root"]), str(tmp_path / "evaluation")
+    )
     assert artifact is None and previous.uri is None
     assert previous.skipped_reason == f"no blessed model before (nothing pushed to {tmp_path / 'nothing-yet'})"
 
 
 def test_the_policy_property_is_required(env, tmp_path):
     with pytest.raises(ValueError, match=f"the {BLESSING_POLICY_KEY} execution property is missing"):
-        testing.run_evaluator(Executor(), str(tmp_path), env["examples"], env["model_root"],
-                              component_settings.eval_config(env["config"]))
+        testing.run_evaluator(
+            Executor(), str(tmp_path), env["examples"], env["model_root"], component_settings.eval_config(env["config"])
+        )
     assert keys.BASELINE_MODEL_KEY == "baseline_model"  # the resolver's channel name the pipeline wires

@@ -9,11 +9,13 @@ Three checks, all on the accuracy of the Evaluator's split (overall slice):
 TFMA checks floor and baselines as one value threshold (their maximum) and the regression as a change
 threshold; this module splits them again so that each is recorded with its own threshold and reason.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,15 +42,18 @@ class BlessingPolicy(BaseModel):
     genres: tuple[str, ...] = ()
 
     @model_validator(mode="after")
-    def _destination_when_needed(self) -> "BlessingPolicy":
+    def _destination_when_needed(self) -> BlessingPolicy:
         if self.regression_source == "push_destination" and not self.push_destination:
-            raise ValueError("regression_source 'push_destination' needs push_destination (the Pusher's "
-                             "destination, pusher.destination in the pipeline config)")
+            raise ValueError(
+                "regression_source 'push_destination' needs push_destination (the Pusher's "
+                "destination, pusher.destination in the pipeline config)"
+            )
         return self
 
     @classmethod
-    def for_target(cls, evaluator: EvaluatorConfig, target: str, push_destination: str,
-                   genres: Sequence[str]) -> "BlessingPolicy":
+    def for_target(
+        cls, evaluator: EvaluatorConfig, target: str, push_destination: str, genres: Sequence[str]
+    ) -> BlessingPolicy:
         """The policy of the `evaluator` settings where the pipeline runs on `target` (which decides where the
         latest blessed model comes from: open-source Kubeflow has no resolver)."""
         if target not in TARGETS:
@@ -62,7 +67,7 @@ class BlessingPolicy(BaseModel):
             genres=tuple(genres),
         )
 
-    def accuracy_lower_bound(self, baseline: Optional["BestBaseline"]) -> float:
+    def accuracy_lower_bound(self, baseline: Optional[BestBaseline]) -> float:
         """The one value threshold TFMA checks: floor and baselines together."""
         if baseline is None:
             return self.accuracy_floor
@@ -81,8 +86,10 @@ def best_baseline(summary: dict, source: str) -> BestBaseline:
     try:
         return BestBaseline(str(summary["best_algorithm"]), float(summary["best_test_accuracy"]), source)
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{source} lacks best_algorithm / best_test_accuracy ({error!r}): it is not the summary "
-                         "SklearnBaselineTrainer writes (components/sklearn_baseline_trainer/executor.py)") from error
+        raise ValueError(
+            f"{source} lacks best_algorithm / best_test_accuracy ({error!r}): it is not the summary "
+            "SklearnBaselineTrainer writes (components/sklearn_baseline_trainer/executor.py)"
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -109,45 +116,95 @@ def compatibility_problem(candidate_info: dict, previous_info: dict) -> Optional
     return "; ".join(problems) or None
 
 
-def _check(name: str, threshold: Optional[float], measured: Optional[float], skipped_reason: Optional[str] = None,
-           detail: str = "", **extra: Any) -> dict:
+def _check(
+    name: str,
+    threshold: Optional[float],
+    measured: Optional[float],
+    skipped_reason: Optional[str] = None,
+    detail: str = "",
+    **extra: Any,
+) -> dict:
     skipped = skipped_reason is not None
     passed = None if skipped else bool(measured >= threshold)
-    return {"name": name, "metric": "accuracy", "comparison": ">=", "threshold": threshold, "measured": measured,
-            "passed": passed, "skipped": skipped, "detail": skipped_reason if skipped else detail, **extra}
+    return {
+        "name": name,
+        "metric": "accuracy",
+        "comparison": ">=",
+        "threshold": threshold,
+        "measured": measured,
+        "passed": passed,
+        "skipped": skipped,
+        "detail": skipped_reason if skipped else detail,
+        **extra,
+    }
 
 
 def check_status(check: dict) -> str:
-    """"skipped", "passed" or "failed": one word for a recorded check."""
+    """ "skipped", "passed" or "failed": one word for a recorded check."""
     return "skipped" if check.get("skipped") else "passed" if check.get("passed") else "failed"
 
 
-def checks(policy: BlessingPolicy, accuracy: float, accuracy_diff: Optional[float],
-           previous: PreviousModel, baseline: Optional[BestBaseline], baselines_skipped_reason: str) -> list[dict]:
+def checks(
+    policy: BlessingPolicy,
+    accuracy: float,
+    accuracy_diff: Optional[float],
+    previous: PreviousModel,
+    baseline: Optional[BestBaseline],
+    baselines_skipped_reason: str,
+) -> list[dict]:
     """The three checks. A skipped check has passed=None and skipped=True, with the reason in detail."""
-    floor = _check(ACCURACY_FLOOR, policy.accuracy_floor, accuracy,
-                   detail=f"accuracy {accuracy:.4f} vs absolute floor {policy.accuracy_floor:.4f}")
+    floor = _check(
+        ACCURACY_FLOOR,
+        policy.accuracy_floor,
+        accuracy,
+        detail=f"accuracy {accuracy:.4f} vs absolute floor {policy.accuracy_floor:.4f}",
+    )
     if previous.uri is None:
-        regression = _check(NO_REGRESSION, -policy.max_accuracy_drop, None,
-                            previous.skipped_reason or "no blessed model before", previous_model_uri=None)
+        regression = _check(
+            NO_REGRESSION,
+            -policy.max_accuracy_drop,
+            None,
+            previous.skipped_reason or "no blessed model before",
+            previous_model_uri=None,
+        )
     else:
         if accuracy_diff is None:
-            raise ValueError(f"the evaluation has no accuracy difference against {previous.uri}, though it was "
-                             "evaluated as the baseline: TFMA did not compare the two models")
-        regression = _check(NO_REGRESSION, -policy.max_accuracy_drop, accuracy_diff,
-                            detail=f"accuracy {accuracy:.4f} - previous {accuracy - accuracy_diff:.4f} = "
-                                   f"{accuracy_diff:+.4f}, allowed drop {policy.max_accuracy_drop:.4f}",
-                            previous_model_uri=previous.uri, previous_version=previous.version)
+            raise ValueError(
+                f"the evaluation has no accuracy difference against {previous.uri}, though it was "
+                "evaluated as the baseline: TFMA did not compare the two models"
+            )
+        regression = _check(
+            NO_REGRESSION,
+            -policy.max_accuracy_drop,
+            accuracy_diff,
+            detail=f"accuracy {accuracy:.4f} - previous {accuracy - accuracy_diff:.4f} = "
+            f"{accuracy_diff:+.4f}, allowed drop {policy.max_accuracy_drop:.4f}",
+            previous_model_uri=previous.uri,
+            previous_version=previous.version,
+        )
     if baseline is None:
-        beats = _check(BEATS_BASELINES, None, accuracy, baselines_skipped_reason, baseline_algorithm=None,
-                       baseline_accuracy=None, margin=policy.baseline_margin)
+        beats = _check(
+            BEATS_BASELINES,
+            None,
+            accuracy,
+            baselines_skipped_reason,
+            baseline_algorithm=None,
+            baseline_accuracy=None,
+            margin=policy.baseline_margin,
+        )
     else:
         threshold = baseline.accuracy + policy.baseline_margin
-        beats = _check(BEATS_BASELINES, threshold, accuracy,
-                       detail=f"accuracy {accuracy:.4f} vs best baseline {baseline.algorithm} "
-                              f"{baseline.accuracy:.4f} + margin {policy.baseline_margin:.4f}",
-                       baseline_algorithm=baseline.algorithm, baseline_accuracy=baseline.accuracy,
-                       margin=policy.baseline_margin, baseline_metrics=baseline.source)
+        beats = _check(
+            BEATS_BASELINES,
+            threshold,
+            accuracy,
+            detail=f"accuracy {accuracy:.4f} vs best baseline {baseline.algorithm} "
+            f"{baseline.accuracy:.4f} + margin {policy.baseline_margin:.4f}",
+            baseline_algorithm=baseline.algorithm,
+            baseline_accuracy=baseline.accuracy,
+            margin=policy.baseline_margin,
+            baseline_metrics=baseline.source,
+        )
     return [floor, regression, beats]
 
 
@@ -156,43 +213,62 @@ def reason(check: dict) -> str:
     if check["name"] == ACCURACY_FLOOR:
         return f"accuracy {check['measured']:.4f} < floor {check['threshold']:.4f}"
     if check["name"] == NO_REGRESSION:
-        return (f"accuracy dropped by {-check['measured']:.4f} against the latest blessed model "
-                f"{check['previous_model_uri']} (at most {-check['threshold']:.4f} allowed)")
-    return (f"accuracy {check['measured']:.4f} < best baseline {check['baseline_algorithm']} "
-            f"{check['baseline_accuracy']:.4f} + margin {check['margin']:.4f}")
+        return (
+            f"accuracy dropped by {-check['measured']:.4f} against the latest blessed model "
+            f"{check['previous_model_uri']} (at most {-check['threshold']:.4f} allowed)"
+        )
+    return (
+        f"accuracy {check['measured']:.4f} < best baseline {check['baseline_algorithm']} "
+        f"{check['baseline_accuracy']:.4f} + margin {check['margin']:.4f}"
+    )
 
 
-def decide(policy_checks: Sequence[dict], tfma_validation_ok: bool,
-           tfma_failures: Sequence[str]) -> tuple[bool, list[str]]:
+def decide(
+    policy_checks: Sequence[dict], tfma_validation_ok: bool, tfma_failures: Sequence[str]
+) -> tuple[bool, list[str]]:
     """(blessed, reasons). TFMA's verdict is the blessing (the standard executor wrote it); the checks must
     agree with it, since they evaluate the same thresholds on the same measured values."""
     failed = [c for c in policy_checks if c["passed"] is False]
     reasons = [reason(c) for c in failed]
     if tfma_validation_ok and failed:
-        raise RuntimeError(f"TFMA blessed the model but these checks fail: {reasons}. The eval_config's thresholds "
-                           "differ from the blessing policy's (was the accuracy threshold changed elsewhere?)")
+        raise RuntimeError(
+            f"TFMA blessed the model but these checks fail: {reasons}. The eval_config's thresholds "
+            "differ from the blessing policy's (was the accuracy threshold changed elsewhere?)"
+        )
     if not tfma_validation_ok and not failed:
         # Thresholds TFMA checked that the policy does not model (e.g. added to the eval_config by hand).
         reasons = [f"TFMA validation failed: {failure}" for failure in tfma_failures] or ["TFMA validation failed"]
     return tfma_validation_ok, reasons
 
 
-def decision_record(*, blessed: bool, split: str, model_uri: str, model_id: int, metrics: dict,
-                    policy_checks: Sequence[dict], reasons: Sequence[str], tfma_validation_ok: bool,
-                    tfma_failures: Sequence[str], policy: BlessingPolicy) -> dict:
+def decision_record(
+    *,
+    blessed: bool,
+    split: str,
+    model_uri: str,
+    model_id: int,
+    metrics: dict,
+    policy_checks: Sequence[dict],
+    reasons: Sequence[str],
+    tfma_validation_ok: bool,
+    tfma_failures: Sequence[str],
+    policy: BlessingPolicy,
+) -> dict:
     """decision.json: the verdict, what was measured and every check with its threshold."""
-    return _json_safe({
-        "blessed": blessed,
-        "split": split,
-        "model_uri": model_uri,
-        "model_id": model_id,
-        "metrics": metrics,
-        "checks": list(policy_checks),
-        "reasons": list(reasons),
-        "tfma_validation_ok": tfma_validation_ok,
-        "tfma_failures": list(tfma_failures),
-        "policy": policy.model_dump(mode="json"),
-    })
+    return _json_safe(
+        {
+            "blessed": blessed,
+            "split": split,
+            "model_uri": model_uri,
+            "model_id": model_id,
+            "metrics": metrics,
+            "checks": list(policy_checks),
+            "reasons": list(reasons),
+            "tfma_validation_ok": tfma_validation_ok,
+            "tfma_failures": list(tfma_failures),
+            "policy": policy.model_dump(mode="json"),
+        }
+    )
 
 
 def _json_safe(value: Any) -> Any:

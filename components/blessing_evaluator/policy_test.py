@@ -1,4 +1,5 @@
 """The blessing rules without TFMA: thresholds, checks, reasons and agreement with TFMA's verdict."""
+
 import json
 
 import pytest
@@ -13,15 +14,23 @@ NO_BASELINES = "baselines disabled"
 
 
 def _policy(**overrides) -> p.BlessingPolicy:
-    return p.BlessingPolicy(**{"accuracy_floor": 0.3, "max_accuracy_drop": 0.02, "baseline_margin": 0.0,
-                               "genres": ("a", "b"), **overrides})
+    return p.BlessingPolicy(
+        **{"accuracy_floor": 0.3, "max_accuracy_drop": 0.02, "baseline_margin": 0.0, "genres": ("a", "b"), **overrides}
+    )
 
 
-@pytest.mark.parametrize("target, source", [("local", "resolver"), ("vertex", "resolver"),
-                                            ("kubeflow", "push_destination")])
+@pytest.mark.parametrize(
+    "target, source", [("local", "resolver"), ("vertex", "resolver"), ("kubeflow", "push_destination")]
+)
 def test_from_pipeline_config_picks_the_regression_source_by_target(target, source):
-    config = load_config(overrides=["evaluator.accuracy_floor=0.4", "evaluator.max_accuracy_drop=0.05",
-                                    "evaluator.baseline_margin=0.01", "pusher.destination=gs://bucket/serving"])
+    config = load_config(
+        overrides=[
+            "evaluator.accuracy_floor=0.4",
+            "evaluator.max_accuracy_drop=0.05",
+            "evaluator.baseline_margin=0.01",
+            "pusher.destination=gs://bucket/serving",
+        ]
+    )
     policy = component_settings.blessing_policy(config, target)
     assert policy.regression_source == source
     assert (policy.accuracy_floor, policy.max_accuracy_drop, policy.baseline_margin) == (0.4, 0.05, 0.01)
@@ -66,8 +75,15 @@ def test_all_checks_pass_with_their_thresholds_and_measured_values():
     previous = p.PreviousModel(uri="/models/7")
     checks = _by_name(p.checks(_policy(), 0.81, -0.01, previous, SVM, NO_BASELINES))
     assert checks["accuracy_floor"] | {"detail": ""} == {
-        "name": "accuracy_floor", "metric": "accuracy", "comparison": ">=", "threshold": 0.3, "measured": 0.81,
-        "passed": True, "skipped": False, "detail": ""}
+        "name": "accuracy_floor",
+        "metric": "accuracy",
+        "comparison": ">=",
+        "threshold": 0.3,
+        "measured": 0.81,
+        "passed": True,
+        "skipped": False,
+        "detail": "",
+    }
     regression = checks["no_regression"]
     assert (regression["threshold"], regression["measured"], regression["passed"]) == (-0.02, -0.01, True)
     assert regression["previous_model_uri"] == "/models/7"
@@ -83,8 +99,10 @@ def test_skipped_checks_say_why_and_do_not_block():
         assert checks[name]["skipped"] and checks[name]["passed"] is None and checks[name]["detail"] == reason
     assert checks["no_regression"]["measured"] is None and checks["beats_baselines"]["threshold"] is None
     incompatible = p.PreviousModel(skipped_reason="genres differ: skipped")
-    assert _by_name(p.checks(_policy(), 0.5, None, incompatible, None, ""))["no_regression"]["detail"] == \
-        "genres differ: skipped"
+    assert (
+        _by_name(p.checks(_policy(), 0.5, None, incompatible, None, ""))["no_regression"]["detail"]
+        == "genres differ: skipped"
+    )
     assert p.decide(list(checks.values()), True, []) == (True, [])
 
 
@@ -113,7 +131,9 @@ def test_disagreement_with_tfma_is_an_error_or_reported():
         p.decide(failing, True, [])
     passing = p.checks(_policy(), 0.5, None, p.PreviousModel(), None, "")
     assert p.decide(passing, False, ["Overall: crossentropy = 3 fails upper bound 2"]) == (
-        False, ["TFMA validation failed: Overall: crossentropy = 3 fails upper bound 2"])
+        False,
+        ["TFMA validation failed: Overall: crossentropy = 3 fails upper bound 2"],
+    )
 
 
 def test_a_previous_model_without_a_measured_difference_is_an_error():
@@ -122,21 +142,32 @@ def test_a_previous_model_without_a_measured_difference_is_an_error():
 
 
 def test_compatibility_needs_the_same_input_and_genres():
-    info = {"featurizer_settings": {"sample_rate": 22050, "num_samples": 66150, "n_mels": 128},
-            "genres": ["a", "b"]}
-    assert p.compatibility_problem(info, {**info, "featurizer_settings": {**info["featurizer_settings"],
-                                                                           "n_mels": 64}}) is None
+    info = {"featurizer_settings": {"sample_rate": 22050, "num_samples": 66150, "n_mels": 128}, "genres": ["a", "b"]}
+    assert (
+        p.compatibility_problem(info, {**info, "featurizer_settings": {**info["featurizer_settings"], "n_mels": 64}})
+        is None
+    )
     other = {"featurizer_settings": {"sample_rate": 22050, "num_samples": 22050}, "genres": ["b", "a"]}
     assert p.compatibility_problem(info, other) == "num_samples 22050 -> 66150; genres ['b', 'a'] -> ['a', 'b']"
 
 
 def test_decision_record_is_json_with_nan_as_null():
     checks = p.checks(_policy(), 0.5, None, p.PreviousModel(), None, NO_BASELINES)
-    record = p.decision_record(blessed=True, split="test", model_uri="/m", model_id=3,
-                               metrics={"example_count": 4, "accuracy": 0.5, "crossentropy": float("nan"),
-                                        "macro_f1": 0.4},
-                               policy_checks=checks, reasons=[], tfma_validation_ok=True, tfma_failures=[],
-                               policy=_policy())
+    record = p.decision_record(
+        blessed=True,
+        split="test",
+        model_uri="/m",
+        model_id=3,
+        metrics={"example_count": 4, "accuracy": 0.5, "crossentropy": float("nan"), "macro_f1": 0.4},
+        policy_checks=checks,
+        reasons=[],
+        tfma_validation_ok=True,
+        tfma_failures=[],
+        policy=_policy(),
+    )
     assert json.loads(json.dumps(record, allow_nan=False))["metrics"]["crossentropy"] is None
     assert record["policy"]["accuracy_floor"] == 0.3 and [c["name"] for c in record["checks"]] == [
-        "accuracy_floor", "no_regression", "beats_baselines"]
+        "accuracy_floor",
+        "no_regression",
+        "beats_baselines",
+    ]

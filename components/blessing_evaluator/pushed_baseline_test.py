@@ -1,13 +1,13 @@
 """The Kubeflow regression baseline taken from the push destination: a version whose files do not match its
 manifest's model_digest is never loaded (its graph would run); it is recorded as no valid baseline."""
+
 import json
 import os
 
 import pytest
 
-import pipeline  # noqa: F401
 from components.blessing_evaluator import executor
-from components.versioned_pusher import versions
+from components.formats import push as versions
 
 INFO = {"genres": ["a", "b"], "featurizer_settings": {"sample_rate": 22050, "num_samples": 22050}}
 
@@ -54,10 +54,12 @@ def test_unverified_newest_version_is_not_loaded_and_is_no_baseline(tmp_path, lo
     model_dir = _version(destination, 1700000200, digest=digest)
     previous, artifact = executor._previous_from_destination(destination, _candidate(tmp_path), evaluation)
     assert artifact is None and previous.uri is None and previous.version == 1700000200
-    assert previous.skipped_reason.startswith(f"no valid blessed model in {destination}: version 1700000200 "
-                                              f"({model_dir})")
-    assert ("do not match the model_digest" if digest else "records no sha256-tree-v1 model_digest") \
-        in previous.skipped_reason
+    assert previous.skipped_reason.startswith(
+        f"no valid blessed model in {destination}: version 1700000200 ({model_dir})"
+    )
+    assert (
+        "do not match the model_digest" if digest else "records no sha256-tree-v1 model_digest"
+    ) in previous.skipped_reason
     assert loads == []  # nothing of the destination was loaded
     assert not os.path.exists(os.path.join(evaluation, executor.PUSHED_BASELINE_DIR))
 

@@ -1,21 +1,24 @@
-"""Reading what the Evaluator wrote: TFMA's metrics, plots and validation result, and decision.json.
+"""Reading what the Evaluator wrote: TFMA's metrics, plots and validation result (decision.json, which the
+Pusher reads too, is components/formats/blessing.py's; re-exported here).
 
 TFMA's own loaders give protos (MetricsForSlice, PlotsForSlice, ValidationResult); these functions turn
 them into plain dicts for decision.json and the run report. Metric names come from eval_config.py.
 """
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.slicer import slicer_lib
 
 from components.blessing_evaluator import eval_config as names
+from components.formats.blessing import DECISION_FILE, read_decision  # noqa: F401  (re-exported)
 from components.json_files import read_json
 
-DECISION_FILE = "decision.json"
 # Written by the executor beside TFMA's files: the split and genres TFMA's own output does not record.
 EVALUATION_INFO_FILE = "evaluation_info.json"
 # The evaluated example count against what the examples' producer recorded (components/ledger.py).
@@ -31,21 +34,28 @@ def read_evaluation(evaluation_uri: str, genres: Optional[Sequence[str]] = None)
     info = _read_info(evaluation_uri)
     genres = list(genres if genres is not None else info.get("genres") or [])
     if not genres:
-        raise ValueError(f"{evaluation_uri} records no genres ({EVALUATION_INFO_FILE} is missing or empty): pass "
-                         "genres, label index order")
+        raise ValueError(
+            f"{evaluation_uri} records no genres ({EVALUATION_INFO_FILE} is missing or empty): pass "
+            "genres, label index order"
+        )
     by_slice = _candidate_metrics(evaluation_uri)
     if () not in by_slice:
-        raise ValueError(f"{evaluation_uri} holds no overall-slice metrics: not a TFMA evaluation of this project's "
-                         "eval_config (components/blessing_evaluator/eval_config.py)")
+        raise ValueError(
+            f"{evaluation_uri} holds no overall-slice metrics: not a TFMA evaluation of this project's "
+            "eval_config (components/blessing_evaluator/eval_config.py)"
+        )
     overall = by_slice[()]
     per_genre = {
-        genre: {metric: _value(overall, name, class_id=i)
-                for metric, name in (("precision", names.PRECISION), ("recall", names.RECALL), ("f1", names.F1))}
+        genre: {
+            metric: _value(overall, name, class_id=i)
+            for metric, name in (("precision", names.PRECISION), ("recall", names.RECALL), ("f1", names.F1))
+        }
         for i, genre in enumerate(genres)
     }
     slices = {
         key[0][1]: {"example_count": _count(metrics), "accuracy": _value(metrics, names.ACCURACY)}
-        for key, metrics in by_slice.items() if len(key) == 1 and key[0][0] == names.SLICE_FEATURE
+        for key, metrics in by_slice.items()
+        if len(key) == 1 and key[0][0] == names.SLICE_FEATURE
     }
     diff = _value(overall, names.ACCURACY, diff=True)
     return {
@@ -85,26 +95,19 @@ def read_validation(evaluation_uri: str) -> tuple[bool, list[str]]:
             what = f"{key.name}{' (change vs baseline)' if key.is_diff else ''}"
             value = failure.metric_value.double_value.value
             threshold = failure.metric_threshold
-            bounds = (f"lower bound {threshold.value_threshold.lower_bound.value:g}"
-                      if threshold.HasField("value_threshold") else
-                      f"change >= {threshold.change_threshold.absolute.value:g}")
-            failures.append(f"{where}: {what} = {value:.6g} fails {bounds}"
-                            + (f" ({failure.message})" if failure.message else ""))
+            bounds = (
+                f"lower bound {threshold.value_threshold.lower_bound.value:g}"
+                if threshold.HasField("value_threshold")
+                else f"change >= {threshold.change_threshold.absolute.value:g}"
+            )
+            failures.append(
+                f"{where}: {what} = {value:.6g} fails {bounds}" + (f" ({failure.message})" if failure.message else "")
+            )
     if result.missing_thresholds:
         failures.append("some thresholds name metrics that were not computed")
     for missing in result.missing_slices:
         failures.append(f"a threshold's slice matched no examples: {missing}".strip())
     return bool(result.validation_ok), failures
-
-
-def read_decision(blessing_uri: str) -> dict:
-    """decision.json of a ModelBlessing artifact written by BlessingEvaluator."""
-    path = os.path.join(blessing_uri, DECISION_FILE)
-    decision = read_json(path)
-    if decision is None:
-        raise FileNotFoundError(f"{path} does not exist: {blessing_uri} is not a blessing written by the "
-                                "BlessingEvaluator (component Evaluator), or that run failed")
-    return decision
 
 
 def _read_info(evaluation_uri: str) -> dict:
@@ -124,13 +127,15 @@ def _candidate_metrics(evaluation_uri: str) -> dict[tuple, dict]:
             if not item.value.HasField("double_value"):
                 continue
             class_id = k.sub_key.class_id.value if k.sub_key.HasField("class_id") else None
-            values[(k.name, class_id, bool(k.aggregation_type.macro_average), bool(k.is_diff))] = \
+            values[(k.name, class_id, bool(k.aggregation_type.macro_average), bool(k.is_diff))] = (
                 item.value.double_value.value
+            )
     return by_slice
 
 
-def _value(metrics: dict, name: str, class_id: Optional[int] = None, macro: bool = False,
-           diff: bool = False) -> Optional[float]:
+def _value(
+    metrics: dict, name: str, class_id: Optional[int] = None, macro: bool = False, diff: bool = False
+) -> Optional[float]:
     value = metrics.get((name, class_id, macro, diff))
     return None if value is None or math.isnan(value) else float(value)
 

@@ -1,7 +1,7 @@
 """tf.data input for the Keras models: transformed-example TFRecords (GZIP) to (model input, label) batches.
 
 Each model family reads one feature of the transformed-example contract
-(`components/spectrogram_transform/features.py`) and nothing else:
+(`components/formats/examples.py`) and nothing else:
 
     cnn2d_mel             LOG_MEL    float32 [frames, n_mels] (dB)
     mobilenetv2_transfer  MEL_IMAGE  uint8 [S, S, 3]
@@ -20,15 +20,17 @@ Order of the stages, and why:
   times the cached size) fits config.trainer.cache_megabytes: from the second epoch on, no
   decompression or parsing at all.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
-from components.audio_example_gen import features as raw_features
-from components.spectrogram_transform import features as transformed
-from components.spectrogram_transform.featurizer import SpectrogramSettings
+from components.featurizer import SpectrogramSettings
+from components.formats import examples as raw_features
+from components.formats import examples as transformed
 
 _log = logging.getLogger(__name__)
 
@@ -58,8 +60,9 @@ def input_spec(family: str, settings: SpectrogramSettings) -> InputSpec:
         frames, mels = settings.log_mel_shape
         return InputSpec(transformed.LOG_MEL, (frames, mels), "float32", frames * mels * 4 + 8)
     if family == "mobilenetv2_transfer":
-        return InputSpec(transformed.MEL_IMAGE, settings.image_shape, "uint8",
-                         settings.image_size * settings.image_size * 3 + 8)
+        return InputSpec(
+            transformed.MEL_IMAGE, settings.image_shape, "uint8", settings.image_size * settings.image_size * 3 + 8
+        )
     return InputSpec(raw_features.AUDIO, (settings.num_samples,), "float32", settings.num_samples * 2 + 8)
 
 
@@ -145,7 +148,9 @@ def make_dataset(
         lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP", buffer_size=1 << 20),
         # Deterministic: with the seeded shuffles, a seed gives the same order every run (reproducible
         # training); the shuffle buffer, not the reader's order, is what randomises.
-        cycle_length=min(len(files), 8), num_parallel_calls=autotune, deterministic=True,
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=autotune,
+        deterministic=True,
     )
     dataset = dataset.batch(PARSE_BATCH).map(_parse_batch(spec, with_track_ids), num_parallel_calls=autotune).unbatch()
     if cache:
@@ -176,7 +181,8 @@ def check_examples(files: Sequence[str], spec: InputSpec, family: str) -> None:
         missing = [f for f in (spec.feature, raw_features.LABEL) if f not in feature]
         raise ValueError(
             f"examples in {files[0]} have no {missing} feature, which model family {family!r} reads; the "
-            f"Trainer must read SpectrogramTransform's transformed examples (features: {sorted(feature)})")
+            f"Trainer must read SpectrogramTransform's transformed examples (features: {sorted(feature)})"
+        )
     if spec.feature == transformed.LOG_MEL:
         found, expected = len(feature[spec.feature].float_list.value), spec.shape[0] * spec.shape[1]
     elif spec.feature == transformed.MEL_IMAGE:
@@ -186,4 +192,5 @@ def check_examples(files: Sequence[str], spec: InputSpec, family: str) -> None:
     if found != expected:
         raise ValueError(
             f"{spec.feature} of the examples in {files[0]} has {found} values but the featurizer settings give "
-            f"{expected} (shape {spec.shape}); the examples and the featurizer come from different settings")
+            f"{expected} (shape {spec.shape}); the examples and the featurizer come from different settings"
+        )

@@ -1,4 +1,5 @@
 """tf.data input: per-family parsing, values, ordering, seeding, caching decisions and clear errors."""
+
 from __future__ import annotations
 
 import glob
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.audio_example_gen import features as raw
-from components.audio_example_gen.audio import from_pcm16
+from components.formats import examples as raw
+from components.formats import examples as transformed
+from components.formats.examples import from_pcm16
 from components.keras_trainer import dataset as data
-from components.keras_trainer import testdata
-from components.spectrogram_transform import features as transformed
+from tests.helpers import keras_data as testdata
 
 
 def _files(artifact, split):
@@ -25,13 +26,21 @@ def _parsed(files):
 
 def raw_example(waveform: np.ndarray, label: int = 3, track_id: int = 7) -> bytes:
     """An AudioExampleGen example (its own encoder), every feature present."""
-    from components.audio_example_gen.audio import to_pcm16
+    from components.formats.examples import to_pcm16
 
-    values = {name: 0 for name in raw.INT_FEATURES}
-    values.update({name: 0.0 for name in raw.FLOAT_FEATURES})
-    values.update({name: b"" for name in raw.BYTES_FEATURES})
-    values.update({raw.AUDIO: to_pcm16(waveform), raw.AUDIO_NUM_SAMPLES: len(waveform), raw.LABEL: label,
-                   raw.TRACK_ID: track_id, raw.GENRE: b"Hip-Hop", raw.SAMPLE_RATE: 22050})
+    values = dict.fromkeys(raw.INT_FEATURES, 0)
+    values.update(dict.fromkeys(raw.FLOAT_FEATURES, 0.0))
+    values.update(dict.fromkeys(raw.BYTES_FEATURES, b""))
+    values.update(
+        {
+            raw.AUDIO: to_pcm16(waveform),
+            raw.AUDIO_NUM_SAMPLES: len(waveform),
+            raw.LABEL: label,
+            raw.TRACK_ID: track_id,
+            raw.GENRE: b"Hip-Hop",
+            raw.SAMPLE_RATE: 22050,
+        }
+    )
     return raw.encode_example(values)
 
 
@@ -134,7 +143,7 @@ def test_raw_examples_feed_cnn1d_but_are_refused_for_spectrogram_models(tmp_path
         data.check_examples(files, data.input_spec("cnn2d_mel", settings), "cnn2d_mel")
     spec = data.input_spec("cnn1d_raw", settings)
     data.check_examples(files, spec, "cnn1d_raw")
-    (x, y), = list(data.make_dataset(files, spec, 3, training=False))
+    ((x, y),) = list(data.make_dataset(files, spec, 3, training=False))
     np.testing.assert_allclose(x.numpy()[0], waveform, atol=1.0 / 32767)
     assert y.numpy().tolist() == [3, 3, 3]
 

@@ -36,6 +36,7 @@ mobilenetv2_transfer: tf.keras.applications.MobileNetV2 (include_top=False) on t
     build notes (and so in metrics.json). With random weights there is nothing to transfer: the whole
     network trains from the start (BatchNorm in training mode) and fine-tuning is skipped.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,8 +47,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from components.featurizer import SpectrogramSettings
 from components.keras_trainer.dataset import input_spec
-from components.spectrogram_transform.featurizer import SpectrogramSettings
 
 _log = logging.getLogger(__name__)
 
@@ -168,9 +169,9 @@ def is_pretrained(notes: dict) -> bool:
 def mobilenet_base(input_shape: tuple, weights: str, timeout_s: float = WEIGHTS_DOWNLOAD_TIMEOUT_S):
     """(MobileNetV2 without its top, notes). "imagenet" tries Keras' own weights download first and
     falls back to random initialisation, with a warning, when they cannot be had."""
+
     def build(weights_argument: Optional[str]):
-        return tf.keras.applications.MobileNetV2(
-            input_shape=input_shape, include_top=False, weights=weights_argument)
+        return tf.keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=weights_argument)
 
     if weights == "random":
         return build(None), {"mobilenet_weights": "random", "mobilenet_weights_requested": "random"}
@@ -180,11 +181,17 @@ def mobilenet_base(input_shape: tuple, weights: str, timeout_s: float = WEIGHTS_
         return base, {"mobilenet_weights": "imagenet", "mobilenet_weights_requested": "imagenet"}
     except Exception as e:  # get_file wraps network errors in a bare Exception; any failure means no weights
         reason = " ".join(str(e).split())[:300]
-        _log.warning("MobileNetV2 ImageNet weights could not be loaded (%s); FALLING BACK TO RANDOM "
-                     "INITIALISATION: expect much lower accuracy. To use them offline, put Keras' "
-                     "mobilenet_v2 *_no_top.h5 file into ~/.keras/models/ (or the image) beforehand.", reason)
-        return build(None), {"mobilenet_weights": "random", "mobilenet_weights_requested": "imagenet",
-                             "mobilenet_weights_fallback_reason": reason}
+        _log.warning(
+            "MobileNetV2 ImageNet weights could not be loaded (%s); FALLING BACK TO RANDOM "
+            "INITIALISATION: expect much lower accuracy. To use them offline, put Keras' "
+            "mobilenet_v2 *_no_top.h5 file into ~/.keras/models/ (or the image) beforehand.",
+            reason,
+        )
+        return build(None), {
+            "mobilenet_weights": "random",
+            "mobilenet_weights_requested": "imagenet",
+            "mobilenet_weights_fallback_reason": reason,
+        }
 
 
 @contextlib.contextmanager
@@ -207,7 +214,8 @@ def fine_tune(model: tf.keras.Model, layers_to_unfreeze: int) -> int:
     unfrozen = 0
     for index, layer in enumerate(base.layers):
         train = index >= len(base.layers) - layers_to_unfreeze and not isinstance(
-            layer, tf.keras.layers.BatchNormalization)
+            layer, tf.keras.layers.BatchNormalization
+        )
         layer.trainable = train
         unfrozen += int(train and bool(layer.weights))
     return unfrozen

@@ -1,4 +1,5 @@
 """The three model families: shapes, a few training steps on tiny data, the ImageNet fallback, fine-tuning."""
+
 from __future__ import annotations
 
 import glob
@@ -12,9 +13,9 @@ import tensorflow as tf
 
 from components.keras_trainer import dataset as data
 from components.keras_trainer import models
-from components.keras_trainer.testing import small_config
 from pipeline import component_settings
 from pipeline.config import load_config
+from tests.helpers.keras_trainer import small_config
 
 
 def _train_a_few_steps(family, tiny_artifact, settings, steps=3, *extra):
@@ -46,8 +47,20 @@ def test_cnn1d_layer_sequence_and_a_sane_flatten_on_3_second_input():
     settings = component_settings.spectrogram_settings(config)
     model = models.build_model(config, settings).model
     kinds = [type(layer).__name__ for layer in model.layers[1:]]
-    assert kinds == ["Reshape", "AveragePooling1D", "Conv1D", "MaxPooling1D", "Conv1D", "MaxPooling1D", "Flatten",
-                     "Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert kinds == [
+        "Reshape",
+        "AveragePooling1D",
+        "Conv1D",
+        "MaxPooling1D",
+        "Conv1D",
+        "MaxPooling1D",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     convs = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv1D)]
     assert [(c.filters, c.kernel_size) for c in convs] == [(128, (3,)), (64, (3,))]
     denses = [layer.units for layer in model.layers if isinstance(layer, tf.keras.layers.Dense)]

@@ -1,36 +1,29 @@
-"""The served model: raw audio in, genre probabilities and name out, featurizer included.
+"""Exporting the served model: raw audio in, genre probabilities and name out, featurizer included.
 
-Signatures of the SavedModel written to the Trainer's serving_model_dir:
-
-    serving_default   waveform float32 [batch, num_samples] (mono, the featurizer's sample rate, [-1, 1])
-                      -> {"probabilities": float32 [batch, len(genres)], "genre": string [batch]}
-    serving_examples  examples string [batch]: serialized tf.Examples holding AUDIO (int16 PCM), raw
-                      (AudioExampleGen) or transformed (SpectrogramTransform) alike -> the same outputs;
-                      what TFMA's Evaluator feeds
-    featurize         waveform -> the embedded featurizer's own outputs (log_mel, mel_image), so the
-                      parity of the served graph with SpectrogramTransform's can be checked on the artifact
+The signatures and serving_info this writes are the served model's contract, shared with the Evaluator,
+the Pusher and the predict command: `components/formats/serving.py` (which also loads such a model).
 
 The featurizer is the SavedModel SpectrogramTransform exported (the TransformGraph artifact), loaded and
 attached to the Keras model, so its graph and constants are saved again inside this model: the served
 spectrogram is computed by the very graph that computed the training examples. `serving_info` carries
 the featurizer settings, the genre vocabulary and the model family (track_prediction reads them).
 """
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 import tensorflow as tf
 
-from components.audio_example_gen import features as raw_features
-from components.spectrogram_transform.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, LoadedFeaturizer
-
-SERVING_DEFAULT = "serving_default"
-SERVING_EXAMPLES = "serving_examples"
-FEATURIZE = "featurize"
-PROBABILITIES = "probabilities"
-GENRE = "genre"
-WAVEFORM_INPUT = "waveform"
-EXAMPLES_INPUT = "examples"
+from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, LoadedFeaturizer
+from components.formats import examples as raw_features
+from components.formats.serving import (
+    EXAMPLES_INPUT,
+    FEATURIZE,
+    GENRE,
+    PROBABILITIES,
+    SERVING_DEFAULT,
+    SERVING_EXAMPLES,
+    WAVEFORM_INPUT,
+)
 
 # What each family's Keras model takes: the waveform itself or one of the featurizer's outputs.
 _MODEL_INPUT = {"cnn1d_raw": None, "cnn2d_mel": LOG_MEL_OUTPUT, "mobilenetv2_transfer": IMAGE_OUTPUT}
@@ -54,8 +47,9 @@ class ServingInfo(tf.Module):
         self.model_family = tf.Variable(model_family, trainable=False, name="model_family")
 
 
-def export_serving_model(model: tf.keras.Model, featurizer: LoadedFeaturizer, genres, model_family: str,
-                         directory: str) -> str:
+def export_serving_model(
+    model: tf.keras.Model, featurizer: LoadedFeaturizer, genres, model_family: str, directory: str
+) -> str:
     """Save `model` with the three signatures above into `directory` (a SavedModel); returns the directory."""
     settings = featurizer.settings
     if model_family not in _MODEL_INPUT:
@@ -70,10 +64,12 @@ def export_serving_model(model: tf.keras.Model, featurizer: LoadedFeaturizer, ge
         # Loaded signatures do not enforce the static input shape: check the length in the graph. (Via
         # the size: Grappler would fold tf.shape(waveform)[1] to the declared constant.)
         check = tf.debugging.assert_equal(
-            tf.size(waveform), tf.shape(waveform)[0] * settings.num_samples,
+            tf.size(waveform),
+            tf.shape(waveform)[0] * settings.num_samples,
             message=f"waveform must be float32 [batch, {settings.num_samples}]: "
-                    f"{settings.num_samples / settings.sample_rate:g} s of mono audio at {settings.sample_rate} Hz; "
-                    "predict longer audio with track_prediction.predict_track")
+            f"{settings.num_samples / settings.sample_rate:g} s of mono audio at {settings.sample_rate} Hz; "
+            "predict longer audio with track_prediction.predict_track",
+        )
         return _after(check, waveform)
 
     def predict(waveform):
@@ -92,9 +88,11 @@ def export_serving_model(model: tf.keras.Model, featurizer: LoadedFeaturizer, ge
         pcm = parsed[raw_features.AUDIO]
         lengths = tf.strings.length(pcm) // 2
         check = tf.debugging.assert_equal(
-            lengths, tf.cast(settings.num_samples, lengths.dtype),
+            lengths,
+            tf.cast(settings.num_samples, lengths.dtype),
             message=f"{raw_features.AUDIO} must hold {settings.num_samples} samples (the length this model was "
-                    "trained on: audio.segment_seconds x sample_rate)")
+            "trained on: audio.segment_seconds x sample_rate)",
+        )
         waveform = tf.reshape(raw_features.decode_waveform(_after(check, pcm)), (-1, settings.num_samples))
         return predict(waveform)
 
@@ -110,29 +108,3 @@ def export_serving_model(model: tf.keras.Model, featurizer: LoadedFeaturizer, ge
     # The optimizer's slots are of no use to serving or evaluation and would double the artifact.
     model.save(directory, save_format="tf", signatures=signatures, include_optimizer=False)
     return directory
-
-
-class NotAServingModel(ValueError):
-    """A SavedModel that export_serving_model did not write: it lacks serving_info or serving_default."""
-
-
-def load_serving_model(directory: str):
-    """(the loaded SavedModel, its read_serving_info); NotAServingModel when export_serving_model did not
-    write it, so callers need not check the loaded object themselves."""
-    loaded = tf.saved_model.load(directory)
-    if not hasattr(loaded, "serving_info") or SERVING_DEFAULT not in loaded.signatures:
-        raise NotAServingModel(
-            f"{directory} is not a genre model exported by components.keras_trainer.serving.export_serving_model "
-            f"(it lacks serving_info, which holds model family, genres and featurizer settings, or the "
-            f"{SERVING_DEFAULT} signature)")
-    return loaded, read_serving_info(loaded)
-
-
-def read_serving_info(loaded) -> dict:
-    """{"featurizer_settings": dict, "genres": [str], "model_family": str} of a loaded serving model."""
-    info = loaded.serving_info
-    return {
-        "featurizer_settings": json.loads(info.featurizer_settings.numpy().decode("utf-8")),
-        "genres": [g.decode("utf-8") for g in info.genres.numpy()],
-        "model_family": info.model_family.numpy().decode("utf-8"),
-    }

@@ -1,17 +1,20 @@
 """The served model, as run_fn exported it: answers on real music, and train/serve parity at the
 signature level (raw audio vs serialized examples) and at the feature level (embedded featurizer)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.audio_example_gen.audio import from_pcm16, to_pcm16
-from components.keras_trainer import serving, testdata
-from components.keras_trainer.testing import DRUM_BASS, VIBE_ACE, real_clip, small_config
+from components.featurizer import load_featurizer
+from components.formats import examples as transformed
+from components.formats.examples import from_pcm16, to_pcm16
+from components.formats.serving import read_serving_info
+from components.keras_trainer import serving
 from components.keras_trainer.dataset_test import raw_example
-from components.spectrogram_transform import features as transformed
-from components.spectrogram_transform.featurizer import load_featurizer
+from tests.helpers import keras_data as testdata
+from tests.helpers.keras_trainer import DRUM_BASS, VIBE_ACE, real_clip, small_config
 
 GENRES = small_config().genres
 
@@ -39,13 +42,15 @@ def test_serving_examples_equals_serving_default_on_raw_and_transformed_examples
     segments = [testdata.Segment(w, 0, GENRES[0], 1) for w in clips]
     for records in (raw_records, testdata.transform_segments(segments, settings)):
         outputs = served.signatures[serving.SERVING_EXAMPLES](examples=tf.constant(records))
-        np.testing.assert_allclose(outputs[serving.PROBABILITIES].numpy(), expected[serving.PROBABILITIES].numpy(),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            outputs[serving.PROBABILITIES].numpy(), expected[serving.PROBABILITIES].numpy(), atol=1e-6
+        )
         assert outputs[serving.GENRE].numpy().tolist() == expected[serving.GENRE].numpy().tolist()
 
 
-def test_served_featurizer_equals_the_exported_featurizer_and_the_training_examples(served, clips, tiny_artifact,
-                                                                                     settings):
+def test_served_featurizer_equals_the_exported_featurizer_and_the_training_examples(
+    served, clips, tiny_artifact, settings
+):
     inside = served.signatures[serving.FEATURIZE](waveform=tf.constant(clips))
     own = load_featurizer(tiny_artifact["featurizer"]).featurize(tf.constant(clips))
     np.testing.assert_array_equal(inside["log_mel"].numpy(), own["log_mel"].numpy())
@@ -74,7 +79,7 @@ def test_serving_default_rejects_a_wrong_waveform_length(served):
 
 
 def test_serving_info_travels_with_the_model(served, settings):
-    info = serving.read_serving_info(served)
+    info = read_serving_info(served)
     assert info["genres"] == list(GENRES)
     assert info["model_family"] == "cnn2d_mel"
     assert info["featurizer_settings"]["num_samples"] == settings.num_samples == 22050
@@ -102,4 +107,4 @@ def test_each_family_is_served_from_the_right_input(family, tmp_path, tiny_artif
     loaded = tf.saved_model.load(str(tmp_path / "served"))
     outputs = loaded.signatures[serving.SERVING_DEFAULT](waveform=tf.constant(clips))
     np.testing.assert_allclose(outputs[serving.PROBABILITIES].numpy(), expected, atol=1e-5)
-    assert serving.read_serving_info(loaded)["model_family"] == family
+    assert read_serving_info(loaded)["model_family"] == family

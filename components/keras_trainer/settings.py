@@ -6,14 +6,15 @@ only when, something that changes training changes: a blessing threshold, the ba
 generation settings (the data itself reaches the Trainer as its input artifacts), the output root or a
 deployment setting leave a trained model cached.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.featurizer import SpectrogramSettings
 from components.settings_base import Section
-from components.spectrogram_transform.featurizer import SpectrogramSettings
 
 # The key of the standard Trainer's custom_config that holds TrainerSettings (as JSON-compatible data).
 CUSTOM_CONFIG_KEY = "trainer_settings"
@@ -30,7 +31,9 @@ class MobileNetConfig(Section):
     )
     head_units: int = Field(128, ge=8)
     dropout: float = Field(0.3, ge=0, lt=1)
-    fine_tune_epochs: int = Field(0, ge=0, description="Epochs with the top of the base unfrozen after the head is trained.")
+    fine_tune_epochs: int = Field(
+        0, ge=0, description="Epochs with the top of the base unfrozen after the head is trained."
+    )
     fine_tune_layers: int = Field(30, ge=1, description="How many of the base's last layers are unfrozen.")
     fine_tune_learning_rate: float = Field(1e-5, gt=0)
 
@@ -77,9 +80,11 @@ class TrainerSettings(BaseModel):
         return {CUSTOM_CONFIG_KEY: self.model_dump(mode="json")}
 
     @classmethod
-    def from_custom_config(cls, custom_config: Any) -> "TrainerSettings":
+    def from_custom_config(cls, custom_config: Any) -> TrainerSettings:
         if not isinstance(custom_config, dict) or CUSTOM_CONFIG_KEY not in custom_config:
             raise ValueError(
-                f"the Trainer's custom_config must be {{{CUSTOM_CONFIG_KEY!r}: TrainerSettings.model_dump(mode='json')}}"
-                f", got keys {sorted(custom_config) if isinstance(custom_config, dict) else custom_config!r}")
+                f"the Trainer's custom_config must be "
+                f"{{{CUSTOM_CONFIG_KEY!r}: TrainerSettings.model_dump(mode='json')}}"
+                f", got keys {sorted(custom_config) if isinstance(custom_config, dict) else custom_config!r}"
+            )
         return cls.model_validate(custom_config[CUSTOM_CONFIG_KEY])

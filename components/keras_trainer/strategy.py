@@ -12,13 +12,15 @@ is unit-tested without the hardware; `make_strategy` probes the machine and buil
 The global batch is the per-replica batch (config.trainer.batch_size) times the replicas in sync, so each
 device keeps the batch the learning rate was chosen for.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import glob
 import logging
 import os
-from typing import Iterable, Literal, Optional
+from collections.abc import Iterable
+from typing import Literal, Optional
 
 _log = logging.getLogger(__name__)
 
@@ -110,11 +112,12 @@ def make_strategy():
         strategy = tf.distribute.MirroredStrategy([_logical_name(name) for name in plan.gpus])
     else:
         strategy = tf.distribute.get_strategy()
-    _log.info("Distribution: %s strategy (%s), %d replica(s) in sync", plan.kind, plan.reason,
-              strategy.num_replicas_in_sync)
+    _log.info(
+        "Distribution: %s strategy (%s), %d replica(s) in sync", plan.kind, plan.reason, strategy.num_replicas_in_sync
+    )
     return strategy, plan
 
 
 def _logical_name(physical_name: str) -> str:
-    """"/physical_device:GPU:1" -> "/gpu:1" (what MirroredStrategy takes)."""
+    """ "/physical_device:GPU:1" -> "/gpu:1" (what MirroredStrategy takes)."""
     return "/gpu:" + physical_name.rsplit(":", 1)[-1]

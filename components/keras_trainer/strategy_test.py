@@ -1,4 +1,5 @@
 """Strategy selection from injected device lists, TPU hints, and global batch scaling."""
+
 from __future__ import annotations
 
 import collections

@@ -1,20 +1,21 @@
 """Predict a whole track: cut it into the model's segments exactly as AudioExampleGen cuts clips
-(`components/audio_example_gen/audio.py`: iter_segments, which cuts as segment does), run the served
+(`components/waveform.py`: iter_segments, which cuts as segment does), run the served
 model's serving_default on every segment, and average the segments' probabilities (the mean of calibrated
 per-segment posteriors; a track is called for the genre most of its time sounds like). `predict_segments`
-takes the segments as they come (audio.iter_segments over audio.DecodeStream) and keeps a running sum:
+takes the segments as they come (waveform.iter_segments over audio.DecodeStream) and keeps a running sum:
 memory is one batch whatever the track's length.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 import numpy as np
 
-from components.audio_example_gen.audio import iter_segments, to_mono
-from components.audio_example_gen.settings import AudioConfig
-from components.keras_trainer.serving import GENRE, PROBABILITIES, SERVING_DEFAULT, WAVEFORM_INPUT, read_serving_info
+from components.formats.serving import GENRE, PROBABILITIES, SERVING_DEFAULT, WAVEFORM_INPUT, read_serving_info
+from components.waveform import SegmentLength, iter_segments, to_mono
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,16 +27,15 @@ class TrackPrediction:
     num_segments: int = 0
 
 
-def segment_config(sample_rate: int, num_samples: int) -> AudioConfig:
-    """The AudioConfig whose segments are the model's input length."""
-    config = AudioConfig(sample_rate=sample_rate, segment_seconds=num_samples / sample_rate)
-    if config.example_samples != num_samples:  # float rounding; impossible for sane rates, checked anyway
-        raise ValueError(f"cannot express {num_samples} samples at {sample_rate} Hz as a segment length")
-    return config
+def segment_config(sample_rate: int, num_samples: int) -> SegmentLength:
+    """How to cut audio into the model's input: segments of num_samples (as AudioExampleGen's AudioConfig
+    cuts them in segment mode)."""
+    return SegmentLength(sample_rate, num_samples)
 
 
-def predict_track(loaded_model, waveform: np.ndarray, batch_size: int = 32,
-                  info: Optional[dict] = None) -> TrackPrediction:
+def predict_track(
+    loaded_model, waveform: np.ndarray, batch_size: int = 32, info: Optional[dict] = None
+) -> TrackPrediction:
     """Genre of a whole track. `waveform`: float samples at the model's sample rate (mono [n] or
     [n, channels], downmixed like AudioExampleGen), any length; a track shorter than one segment is
     zero-padded into one segment, as AudioExampleGen pads short clips."""
@@ -45,18 +45,24 @@ def predict_track(loaded_model, waveform: np.ndarray, batch_size: int = 32,
     if samples.ndim == 2:
         samples = to_mono(samples)
     if samples.ndim != 1 or samples.size == 0:
-        raise ValueError(f"expected a non-empty mono [samples] or [samples, channels] waveform, got shape "
-                         f"{np.shape(waveform)}")
+        raise ValueError(
+            f"expected a non-empty mono [samples] or [samples, channels] waveform, got shape {np.shape(waveform)}"
+        )
     if not np.all(np.isfinite(samples)):
         raise ValueError("the waveform contains NaN or Inf")
     segments = iter_segments([samples], segment_config(settings["sample_rate"], settings["num_samples"]))
     return predict_segments(loaded_model, segments, batch_size=batch_size, info=info)
 
 
-def predict_segments(loaded_model, segments: Iterable[np.ndarray], batch_size: int = 32, info: Optional[dict] = None,
-                     keep_segments: bool = True) -> TrackPrediction:
+def predict_segments(
+    loaded_model,
+    segments: Iterable[np.ndarray],
+    batch_size: int = 32,
+    info: Optional[dict] = None,
+    keep_segments: bool = True,
+) -> TrackPrediction:
     """Genre of a track given as its segments (each the model's num_samples long, e.g. from
-    audio.iter_segments), consumed batch by batch: the mean comes from a running sum, and the per-segment
+    waveform.iter_segments), consumed batch by batch: the mean comes from a running sum, and the per-segment
     outputs are kept only with keep_segments, so memory does not grow with the track."""
     info = info or read_serving_info(loaded_model)
     serve = loaded_model.signatures[SERVING_DEFAULT]
@@ -83,6 +89,10 @@ def predict_segments(loaded_model, segments: Iterable[np.ndarray], batch_size: i
     if count == 0:
         raise ValueError("no segments to predict")
     mean = (total / count).astype(np.float32)
-    return TrackPrediction(mean, info["genres"][int(np.argmax(mean))],
-                           np.concatenate(probabilities) if keep_segments else None,
-                           genres if keep_segments else None, count)
+    return TrackPrediction(
+        mean,
+        info["genres"][int(np.argmax(mean))],
+        np.concatenate(probabilities) if keep_segments else None,
+        genres if keep_segments else None,
+        count,
+    )

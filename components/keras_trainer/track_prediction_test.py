@@ -1,14 +1,15 @@
 """Whole-track prediction: segments cut as AudioExampleGen cuts them, probabilities averaged."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.audio_example_gen.audio import segment
 from components.keras_trainer import serving
-from components.keras_trainer.testing import VIBE_ACE, real_clip, small_config
 from components.keras_trainer.track_prediction import predict_track, segment_config
+from components.waveform import segment
+from tests.helpers.keras_trainer import VIBE_ACE, real_clip, small_config
 
 GENRES = small_config().genres
 N = 22050  # the tiny model's segment: 1 s at 22.05 kHz
@@ -21,7 +22,7 @@ def _serve(served, waveforms):
 def test_a_track_is_the_mean_of_its_segments(served):
     track = real_clip(VIBE_ACE, 20.0, samples=int(3.6 * N))  # 3 whole segments and a dropped partial tail
     prediction = predict_track(served, track, batch_size=2)  # several batches
-    manual = _serve(served, [track[i * N:(i + 1) * N] for i in range(3)])[serving.PROBABILITIES].numpy()
+    manual = _serve(served, [track[i * N : (i + 1) * N] for i in range(3)])[serving.PROBABILITIES].numpy()
     assert prediction.segment_probabilities.shape == (3, 8)
     np.testing.assert_allclose(prediction.segment_probabilities, manual, atol=1e-6)
     np.testing.assert_allclose(prediction.probabilities, manual.mean(axis=0), atol=1e-6)
@@ -36,8 +37,11 @@ def test_segments_are_audio_example_gens(served):
     track = real_clip(VIBE_ACE, 0.0, samples=int(2.5 * N))
     expected = np.stack(segment(track, config))
     assert expected.shape == (2, N)
-    np.testing.assert_allclose(predict_track(served, track).segment_probabilities,
-                               _serve(served, expected)[serving.PROBABILITIES].numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        predict_track(served, track).segment_probabilities,
+        _serve(served, expected)[serving.PROBABILITIES].numpy(),
+        atol=1e-6,
+    )
 
 
 def test_a_track_shorter_than_a_segment_is_zero_padded_into_one(served):
@@ -58,8 +62,9 @@ def test_stereo_is_downmixed_like_audio_example_gen(served):
     np.testing.assert_allclose(stereo.probabilities, mono.probabilities, atol=1e-6)
 
 
-@pytest.mark.parametrize("bad, message", [(np.zeros(0), "non-empty"), (np.full(N, np.nan), "NaN"),
-                                          (np.zeros((2, 3, 4)), "mono")])
+@pytest.mark.parametrize(
+    "bad, message", [(np.zeros(0), "non-empty"), (np.full(N, np.nan), "NaN"), (np.zeros((2, 3, 4)), "mono")]
+)
 def test_unusable_waveforms_are_refused(served, bad, message):
     with pytest.raises(ValueError, match=message):
         predict_track(served, bad)
@@ -68,14 +73,15 @@ def test_unusable_waveforms_are_refused(served, bad, message):
 def test_segments_streamed_from_a_generator_give_the_same_track_prediction(served):
     """predict_segments keeps a running sum (issue 11): fed a generator, without keeping per-segment
     outputs, it gives predict_track's mean, and it never needs the whole track."""
-    from components.audio_example_gen.audio import iter_segments
     from components.keras_trainer.track_prediction import predict_segments
+    from components.waveform import iter_segments
 
     track = real_clip(VIBE_ACE, 0.0, samples=int(7.5 * N))
     whole = predict_track(served, track, batch_size=3)
-    blocks = (track[i:i + 5000] for i in range(0, len(track), 5000))
-    streamed = predict_segments(served, iter_segments(blocks, segment_config(22050, N)), batch_size=3,
-                                keep_segments=False)
+    blocks = (track[i : i + 5000] for i in range(0, len(track), 5000))
+    streamed = predict_segments(
+        served, iter_segments(blocks, segment_config(22050, N)), batch_size=3, keep_segments=False
+    )
     assert streamed.num_segments == whole.num_segments == 7
     assert streamed.segment_probabilities is None and streamed.segment_genres is None
     np.testing.assert_allclose(streamed.probabilities, whole.probabilities, atol=1e-6)

@@ -14,6 +14,7 @@ and naming "test" there would make it the validation data that early stopping se
 files are found beside the train split in the same Examples artifact (`<artifact>/Split-test/*`, the
 standard layout), read once, after training, for metrics.json; a missing test split is logged and skipped.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,13 +28,13 @@ import numpy as np
 import tensorflow as tf
 
 from components import ledger
+from components.featurizer import SpectrogramSettings, load_featurizer
 from components.json_files import write_json
 from components.keras_trainer import dataset as data
 from components.keras_trainer.models import build_model, fine_tune, is_pretrained
 from components.keras_trainer.serving import export_serving_model
-from components.keras_trainer.strategy import global_batch_size, make_strategy
 from components.keras_trainer.settings import TrainerSettings
-from components.spectrogram_transform.featurizer import SpectrogramSettings, load_featurizer
+from components.keras_trainer.strategy import global_batch_size, make_strategy
 
 _log = logging.getLogger(__name__)
 
@@ -56,15 +57,17 @@ def run_fn(fn_args) -> None:
 
     started = time.monotonic()
     recorder = HistoryRecorder(fn_args.model_run_dir)
-    fit = make_fit(built.model, inputs, fn_args.eval_steps, fn_args.model_run_dir, recorder,
-                   trainer.early_stopping_patience)
+    fit = make_fit(
+        built.model, inputs, fn_args.eval_steps, fn_args.model_run_dir, recorder, trainer.early_stopping_patience
+    )
     mobilenet = trainer.model_family == "mobilenetv2_transfer"
     stopper = fit("head" if mobilenet and is_pretrained(built.notes) else "train", 0, trainer.epochs)
     best_loss, best_epoch = stopper.best, stopper.best_epoch
     fine_tunes = mobilenet and trainer.mobilenet.fine_tune_epochs > 0 and is_pretrained(built.notes)
     if fine_tunes:
-        best_loss, best_epoch = fine_tune_phase(built.model, strategy, trainer.mobilenet, fit, recorder, best_loss,
-                                                 best_epoch)
+        best_loss, best_epoch = fine_tune_phase(
+            built.model, strategy, trainer.mobilenet, fit, recorder, best_loss, best_epoch
+        )
     elif mobilenet and trainer.mobilenet.fine_tune_epochs > 0:
         _log.info("Trainer: no fine-tuning phase: with random weights the whole MobileNetV2 trained from the start")
     planned_epochs = trainer.epochs + (trainer.mobilenet.fine_tune_epochs if fine_tunes else 0)
@@ -89,18 +92,28 @@ def run_fn(fn_args) -> None:
     }
     export_serving_model(built.model, featurizer, settings.genres, trainer.model_family, fn_args.serving_model_dir)
     write_json(os.path.join(fn_args.model_run_dir, METRICS_FILE), metrics)
-    _log.info("Trainer: eval accuracy %.4f; serving model in %s; metrics in %s", metrics["eval"]["accuracy"],
-              fn_args.serving_model_dir, os.path.join(fn_args.model_run_dir, METRICS_FILE))
+    _log.info(
+        "Trainer: eval accuracy %.4f; serving model in %s; metrics in %s",
+        metrics["eval"]["accuracy"],
+        fn_args.serving_model_dir,
+        os.path.join(fn_args.model_run_dir, METRICS_FILE),
+    )
 
 
 def _load_featurizer(path: Optional[str], expected: SpectrogramSettings):
     if not path:
-        raise ValueError("the Trainer needs transform_graph=SpectrogramTransform.outputs['featurizer'] (the "
-                         "featurizer is part of the served model)")
+        raise ValueError(
+            "the Trainer needs transform_graph=SpectrogramTransform.outputs['featurizer'] (the "
+            "featurizer is part of the served model)"
+        )
     featurizer = load_featurizer(path)
     if featurizer.settings != expected:
-        _log.warning("Trainer: the featurizer was exported with other settings than the config gives; the "
-                     "featurizer's are used (they made the examples): %s vs config %s", featurizer.settings, expected)
+        _log.warning(
+            "Trainer: the featurizer was exported with other settings than the config gives; the "
+            "featurizer's are used (they made the examples): %s vs config %s",
+            featurizer.settings,
+            expected,
+        )
     return featurizer
 
 
@@ -128,21 +141,52 @@ def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: in
     cache_train = data.should_cache(counted["train"], spec, trainer.cache_megabytes)
     cache_eval = cache_train and data.should_cache(counted["train"] + counted["eval"], spec, trainer.cache_megabytes)
     steps_per_epoch = resolve_steps_per_epoch(trainer.steps_per_epoch, fn_args.train_steps, trainer.epochs)
-    _log.info("Trainer: %s on %d train / %d eval examples (%d + %d files); global batch %d (%d per replica x %d); "
-              "cache train %s, eval %s (budget %.0f MB); steps per epoch %s", trainer.model_family, counted["train"],
-              counted["eval"], len(train_files), len(eval_files), batch, trainer.batch_size, replicas, cache_train,
-              cache_eval, trainer.cache_megabytes, steps_per_epoch or "one pass")
-    train = data.make_dataset(train_files, spec, batch, training=True, seed=trainer.seed,
-                              shuffle_buffer=trainer.shuffle_buffer, cache=cache_train, drop_remainder=drop_remainder,
-                              repeat=steps_per_epoch is not None, files=train_files)
-    evaluation = data.make_dataset(eval_files, spec, batch, training=False, cache=cache_eval,
-                                   drop_remainder=drop_remainder, files=eval_files)
-    return Inputs(spec, batch, train_files, eval_files, train, evaluation, counted, examples_uri,
-                  {"train": cache_train, "eval": cache_eval}, steps_per_epoch)
+    _log.info(
+        "Trainer: %s on %d train / %d eval examples (%d + %d files); global batch %d (%d per replica x %d); "
+        "cache train %s, eval %s (budget %.0f MB); steps per epoch %s",
+        trainer.model_family,
+        counted["train"],
+        counted["eval"],
+        len(train_files),
+        len(eval_files),
+        batch,
+        trainer.batch_size,
+        replicas,
+        cache_train,
+        cache_eval,
+        trainer.cache_megabytes,
+        steps_per_epoch or "one pass",
+    )
+    train = data.make_dataset(
+        train_files,
+        spec,
+        batch,
+        training=True,
+        seed=trainer.seed,
+        shuffle_buffer=trainer.shuffle_buffer,
+        cache=cache_train,
+        drop_remainder=drop_remainder,
+        repeat=steps_per_epoch is not None,
+        files=train_files,
+    )
+    evaluation = data.make_dataset(
+        eval_files, spec, batch, training=False, cache=cache_eval, drop_remainder=drop_remainder, files=eval_files
+    )
+    return Inputs(
+        spec,
+        batch,
+        train_files,
+        eval_files,
+        train,
+        evaluation,
+        counted,
+        examples_uri,
+        {"train": cache_train, "eval": cache_eval},
+        steps_per_epoch,
+    )
 
 
-def count_and_check(examples_uri: str, train_patterns, train_files: list, eval_files: list, output: str = ""
-                    ) -> dict:
+def count_and_check(examples_uri: str, train_patterns, train_files: list, eval_files: list, output: str = "") -> dict:
     """Counts every split's examples exactly, before any training, and checks them against what
     SpectrogramTransform recorded writing; {split: count}."""
     files = {"train": train_files, "eval": eval_files}
@@ -150,15 +194,20 @@ def count_and_check(examples_uri: str, train_patterns, train_files: list, eval_f
     if test_pattern:
         files[TEST_SPLIT] = data.list_files([test_pattern])
     counted = {split: ledger.count_records(paths) for split, paths in files.items()}
-    ledger.check(ledger.against_record("Trainer", examples_uri, _PRODUCER,
-                                       {split: ("read", n) for split, n in counted.items()}, output))
+    ledger.check(
+        ledger.against_record(
+            "Trainer", examples_uri, _PRODUCER, {split: ("read", n) for split, n in counted.items()}, output
+        )
+    )
     return counted
 
 
 def check_scored(inputs: Inputs, metrics: dict) -> list[dict]:
     """What the model was trained on and scored on, against upstream's record; the ledger rows."""
     counts = {"train": ("trained on", inputs.counted["train"])}
-    counts.update({split: ("scored", metrics[split]["examples"]) for split in ("eval", TEST_SPLIT) if metrics.get(split)})
+    counts.update(
+        {split: ("scored", metrics[split]["examples"]) for split in ("eval", TEST_SPLIT) if metrics.get(split)}
+    )
     return ledger.check(ledger.against_record("Trainer", inputs.examples_uri, _PRODUCER, counts))
 
 
@@ -170,8 +219,14 @@ def final_metrics(model, inputs: Inputs, train_patterns, genres) -> dict:
         _log.info("Trainer: no test metrics: %s", reason)
         return {**metrics, "test": None, "test_skipped": reason}
     test = evaluate(model, data.list_files([test_pattern]), inputs.spec, inputs.batch, genres)
-    _log.info("Trainer: test accuracy %.4f (loss %.4f) on %d examples; track accuracy %.4f on %d tracks",
-              test["accuracy"], test["loss"], test["examples"], test["track_accuracy"], test["tracks"])
+    _log.info(
+        "Trainer: test accuracy %.4f (loss %.4f) on %d examples; track accuracy %.4f on %d tracks",
+        test["accuracy"],
+        test["loss"],
+        test["examples"],
+        test["track_accuracy"],
+        test["tracks"],
+    )
     return {**metrics, "test": test}
 
 
@@ -197,8 +252,9 @@ def test_split_pattern(train_patterns) -> tuple[Optional[str], str]:
 
 
 def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
 
 
 def make_fit(model, inputs: Inputs, validation_steps, run_dir, recorder, patience):
@@ -208,11 +264,23 @@ def make_fit(model, inputs: Inputs, validation_steps, run_dir, recorder, patienc
     def fit(phase: str, first_epoch: int, last_epoch: int):
         stopper = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         recorder.phase = phase
-        model.fit(inputs.train, validation_data=inputs.eval, epochs=last_epoch, initial_epoch=first_epoch,
-                  steps_per_epoch=inputs.steps_per_epoch, validation_steps=validation_steps,
-                  callbacks=[stopper, tensorboard, recorder], verbose=0)
-        _log.info("Trainer: %s phase ended after epoch %d; best eval loss %.4f at epoch %d (weights restored)",
-                  phase, len(recorder.epochs), stopper.best, stopper.best_epoch + 1)
+        model.fit(
+            inputs.train,
+            validation_data=inputs.eval,
+            epochs=last_epoch,
+            initial_epoch=first_epoch,
+            steps_per_epoch=inputs.steps_per_epoch,
+            validation_steps=validation_steps,
+            callbacks=[stopper, tensorboard, recorder],
+            verbose=0,
+        )
+        _log.info(
+            "Trainer: %s phase ended after epoch %d; best eval loss %.4f at epoch %d (weights restored)",
+            phase,
+            len(recorder.epochs),
+            stopper.best,
+            stopper.best_epoch + 1,
+        )
         return stopper
 
     return fit
@@ -228,16 +296,23 @@ def fine_tune_phase(model, strategy, options, fit, recorder, head_loss: float, h
     with strategy.scope():
         unfrozen = fine_tune(model, options.fine_tune_layers)
         compile_model(model, options.fine_tune_learning_rate)
-    _log.info("Trainer: fine-tuning the last %d layers of MobileNetV2 (%d with weights) at learning rate %g",
-              options.fine_tune_layers, unfrozen, options.fine_tune_learning_rate)
+    _log.info(
+        "Trainer: fine-tuning the last %d layers of MobileNetV2 (%d with weights) at learning rate %g",
+        options.fine_tune_layers,
+        unfrozen,
+        options.fine_tune_learning_rate,
+    )
     done = len(recorder.epochs)
     stopper = fit("fine_tune", done, done + options.fine_tune_epochs)
     if stopper.best < head_loss:
         return stopper.best, stopper.best_epoch
     for weight in model.weights:
         weight.assign(head_weights[weight.name])
-    _log.info("Trainer: fine-tuning did not lower the eval loss (%.4f >= %.4f); keeping the head-only weights",
-              stopper.best, head_loss)
+    _log.info(
+        "Trainer: fine-tuning did not lower the eval loss (%.4f >= %.4f); keeping the head-only weights",
+        stopper.best,
+        head_loss,
+    )
     return head_loss, head_epoch
 
 
@@ -255,13 +330,24 @@ class HistoryRecorder(tf.keras.callbacks.Callback):
         self._started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        entry = {"epoch": epoch + 1, "phase": self.phase, "seconds": round(time.monotonic() - self._started, 2),
-                 "learning_rate": float(tf.keras.backend.get_value(self.model.optimizer.learning_rate))}
+        entry = {
+            "epoch": epoch + 1,
+            "phase": self.phase,
+            "seconds": round(time.monotonic() - self._started, 2),
+            "learning_rate": float(tf.keras.backend.get_value(self.model.optimizer.learning_rate)),
+        }
         entry.update({k: float(v) for k, v in (logs or {}).items()})
         self.epochs.append(entry)
-        _log.info("Trainer epoch %d (%s): loss %.4f accuracy %.4f | eval loss %.4f accuracy %.4f | %.1f s",
-                  epoch + 1, self.phase, entry.get("loss", float("nan")), entry.get("accuracy", float("nan")),
-                  entry.get("val_loss", float("nan")), entry.get("val_accuracy", float("nan")), entry["seconds"])
+        _log.info(
+            "Trainer epoch %d (%s): loss %.4f accuracy %.4f | eval loss %.4f accuracy %.4f | %.1f s",
+            epoch + 1,
+            self.phase,
+            entry.get("loss", float("nan")),
+            entry.get("accuracy", float("nan")),
+            entry.get("val_loss", float("nan")),
+            entry.get("val_accuracy", float("nan")),
+            entry["seconds"],
+        )
         write_json(self.path, {"epochs": self.epochs})
 
 
@@ -292,4 +378,3 @@ def evaluate(model: tf.keras.Model, files, spec: data.InputSpec, batch: int, gen
         "track_accuracy": float(np.mean(track_correct)),
         "confusion_matrix": confusion.tolist(),
     }
-

@@ -1,4 +1,5 @@
 """run_fn's MobileNetV2 fine-tuning phase: kept only when it lowers the eval loss."""
+
 from __future__ import annotations
 
 import os
@@ -8,15 +9,17 @@ import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components.keras_trainer import trainer
-from components.keras_trainer.testing import small_config
 from components.keras_trainer.models import build_model, mobilenet_base_of
+from tests.helpers.keras_trainer import small_config
 
 
 def test_fine_tuning_is_kept_only_when_it_lowers_the_eval_loss(tiny_artifact, settings, tmp_path):
     """The fine-tuning phase on a frozen base (ImageNet weights cannot be had offline: a random base
     frozen by hand stands in for them)."""
-    config = small_config("trainer.model_family=mobilenetv2_transfer", "trainer.mobilenet.fine_tune_epochs=1",
-                          "trainer.steps_per_epoch=2")
+    config = small_config(
+        "trainer.model_family=mobilenetv2_transfer", "trainer.mobilenet.fine_tune_epochs=1", "trainer.steps_per_epoch=2"
+    )
+
     def split(name):
         return [os.path.join(tiny_artifact["examples"], f"Split-{name}", "*")]
 

@@ -1,4 +1,5 @@
 """run_fn end to end through the standard TFX Trainer executor, on a tiny transformed artifact."""
+
 from __future__ import annotations
 
 import glob
@@ -10,8 +11,8 @@ import pytest
 
 from components.keras_trainer import trainer
 from components.keras_trainer.settings import TrainerSettings
-from components.keras_trainer.testing import run_trainer, small_config
 from pipeline import component_settings
+from tests.helpers.keras_trainer import run_trainer, small_config
 
 
 def _read(path):
@@ -52,7 +53,8 @@ def test_run_fn_writes_serving_model_history_metrics_and_tensorboard_logs(traine
     assert [(r["split"], r["what"], r["counted"], r["expected"], r["balanced"]) for r in metrics["ledger"]] == [
         ("train", "trained on", counts["train"], counts["train"], True),
         ("eval", "scored", counts["eval"], counts["eval"], True),
-        ("test", "scored", counts["test"], counts["test"], True)]
+        ("test", "scored", counts["test"], counts["test"], True),
+    ]
     # The tones are one pitch per genre: a few epochs must beat chance (1/8) clearly.
     assert metrics["eval"]["accuracy"] > 0.4, metrics["eval"]
     assert glob.glob(os.path.join(run_dir, "train", "events.out.tfevents.*"))
@@ -62,8 +64,10 @@ def test_run_fn_writes_serving_model_history_metrics_and_tensorboard_logs(traine
 def test_metrics_skip_a_missing_test_split_and_train_steps_bound_the_epochs(tmp_path, tiny_artifact):
     artifact = dict(tiny_artifact, examples=str(tmp_path / "examples"))
     for split in ("train", "eval"):
-        shutil.copytree(os.path.join(tiny_artifact["examples"], f"Split-{split}"),
-                        os.path.join(artifact["examples"], f"Split-{split}"))
+        shutil.copytree(
+            os.path.join(tiny_artifact["examples"], f"Split-{split}"),
+            os.path.join(artifact["examples"], f"Split-{split}"),
+        )
     config = small_config("trainer.epochs=2", "trainer.model_family=cnn1d_raw")
     out = run_trainer(artifact, str(tmp_path / "out"), config, splits=("train", "eval"), train_steps=3)
     metrics = _read(os.path.join(out["model_run_dir"], trainer.METRICS_FILE))
@@ -80,10 +84,13 @@ def test_examples_missing_against_the_transforms_record_fail_before_training(tmp
     counts = tiny_artifact["counts"]
     with open(os.path.join(artifact["examples"], "summary.json"), "w") as f:
         json.dump({"examples_written": {**counts, "train": counts["train"] + 2}}, f)
-    with pytest.raises(LedgerMismatch, match=rf"Trainer, split 'train': read {counts['train']} examples, but "
-                                             rf"SpectrogramTransform {artifact['examples']} recorded "
-                                             rf"{counts['train'] + 2} \(2 missing\); this stage's output: "
-                                             rf"{tmp_path / 'out' / 'model_run'}"):
+    with pytest.raises(
+        LedgerMismatch,
+        match=rf"Trainer, split 'train': read {counts['train']} examples, but "
+        rf"SpectrogramTransform {artifact['examples']} recorded "
+        rf"{counts['train'] + 2} \(2 missing\); this stage's output: "
+        rf"{tmp_path / 'out' / 'model_run'}",
+    ):
         run_trainer(artifact, str(tmp_path / "out"), small_config())
     assert not os.path.exists(os.path.join(tmp_path, "out", "model_run", trainer.HISTORY_FILE))  # nothing trained
 
@@ -110,4 +117,3 @@ def test_custom_config_must_hold_the_trainer_settings():
     settings = TrainerSettings.from_custom_config(custom_config)
     assert settings.featurizer.num_samples == 22050 and settings.featurizer.n_mels == 32
     assert settings == component_settings.trainer_settings(small_config())
-

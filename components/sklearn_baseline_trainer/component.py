@@ -1,13 +1,15 @@
 """SklearnBaselineTrainer component: spec and channels."""
+
 from __future__ import annotations
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.standard_component_specs import EXAMPLES_KEY, MODEL_KEY
 
 from components.sklearn_baseline_trainer import estimators, executor
-from components.sklearn_baseline_trainer.executor import BASELINE_CONFIG_KEY, EXAMPLES_KEY, MODEL_KEY
+from components.sklearn_baseline_trainer.executor import BASELINE_CONFIG_KEY
 from components.sklearn_baseline_trainer.settings import BaselineSettings
 
 

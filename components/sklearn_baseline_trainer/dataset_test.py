@@ -1,20 +1,28 @@
 """Reading transformed Examples back, and a clear error for every kind of bad feature data."""
+
 import logging
 import os
 
 import numpy as np
 import pytest
 
-from components.sklearn_baseline_trainer import testdata
 from components.sklearn_baseline_trainer.dataset import load_splits
+from tests.helpers import sklearn_data as testdata
 
 GENRES = ("a", "b", "c")
 NAMES = testdata.feature_names(4)
 
 
 def _rows(seed, artists_per_genre=2, genres=3, features=4):
-    return testdata.separable_rows(genres, artists_per_genre, tracks_per_artist=1, segments=2,
-                                   num_features=features, seed=seed, first_artist=100 * seed)
+    return testdata.separable_rows(
+        genres,
+        artists_per_genre,
+        tracks_per_artist=1,
+        segments=2,
+        num_features=features,
+        seed=seed,
+        first_artist=100 * seed,
+    )
 
 
 def _splits(**replaced):
@@ -55,16 +63,22 @@ def test_non_finite_features_name_the_count_tracks_and_features(tmp_path, bad_va
 
 
 def test_feature_count_mismatch_between_splits_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match=r"Split-test: 6 of 6 examples have \[3\] engineered features where "
-                                         r"engineered_feature_names.json lists 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"Split-test: 6 of 6 examples have \[3\] engineered features where "
+        r"engineered_feature_names.json lists 4",
+    ):
         load_splits(testdata.write_examples(str(tmp_path), _splits(test=_rows(3, 1, features=3)), NAMES), GENRES)
 
 
 def test_missing_engineered_feature_is_an_error(tmp_path):
     splits = _splits()
     examples = testdata.write_examples(str(tmp_path), splits, NAMES, omit_engineered=(3,))
-    with pytest.raises(ValueError, match=r"Split-train: 1 of 12 examples have no 'engineered_features' feature, "
-                                         rf"e.g. track ids \[{splits['train'].track_ids[3]}\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"Split-train: 1 of 12 examples have no 'engineered_features' feature, "
+        rf"e.g. track ids \[{splits['train'].track_ids[3]}\]",
+    ):
         load_splits(examples, GENRES)
 
 
@@ -88,8 +102,9 @@ def test_train_split_without_a_genre_is_an_error(tmp_path):
 
 def test_eval_split_without_a_genre_is_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        _, data = load_splits(testdata.write_examples(str(tmp_path), _splits(eval=_rows(2, 1, genres=2)), NAMES),
-                              GENRES)
+        _, data = load_splits(
+            testdata.write_examples(str(tmp_path), _splits(eval=_rows(2, 1, genres=2)), NAMES), GENRES
+        )
     assert data["eval"].genre_counts(GENRES)["c"] == 0
     assert "the eval split has no examples of ['c']" in caplog.text
 

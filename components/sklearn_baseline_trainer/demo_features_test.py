@@ -1,6 +1,7 @@
 """The baselines on engineered features of the demo data (librosa features of synthesized music, not
 synthetic vectors): every algorithm beats chance (1/8) by a wide margin on artists it never saw.
 Measured: LR 0.84, kNN 0.72, SVM 0.66, GNB 0.59 on 32 held-out segments; asserted: at least 3x chance."""
+
 import concurrent.futures
 import multiprocessing
 
@@ -12,7 +13,7 @@ from components.sklearn_baseline_trainer.estimators import build_pipeline
 from components.sklearn_baseline_trainer.settings import BASELINE_ALGORITHMS
 from components.spectrogram_transform import engineered
 from pipeline.config import load_config
-from pipeline.demo_data import ensure_demo_dataset
+from pipeline.datasets.demo import ensure_demo_dataset
 
 CHANCE = 1 / 8
 

@@ -4,13 +4,15 @@ Hyperparameters and grid values are checked against each estimator's own `get_pa
 constraints when the pipeline is built, so a typo in the configuration fails when the TFX pipeline is
 created, not after an hour of upstream work.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -60,8 +62,10 @@ def check_parameter_names(algorithm: str, estimator: BaseEstimator, params: dict
     valid = sorted(estimator.get_params(deep=False))
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ValueError(f"{where}.{algorithm}: unknown hyperparameter(s) {unknown} for "
-                         f"{type(estimator).__name__}; valid names: {valid}")
+        raise ValueError(
+            f"{where}.{algorithm}: unknown hyperparameter(s) {unknown} for "
+            f"{type(estimator).__name__}; valid names: {valid}"
+        )
 
 
 def _check_values(algorithm: str, estimator: BaseEstimator, where: str) -> None:
@@ -85,8 +89,10 @@ def pca_step(pca_components: Optional[float], seed: int) -> Optional[PCA]:
         return PCA(n_components=float(pca_components), svd_solver="full", random_state=seed)
     if pca_components >= 1 and float(pca_components).is_integer():
         return PCA(n_components=int(pca_components), random_state=seed)
-    raise ValueError(f"baselines.pca_components={pca_components}: give a whole number of components (e.g. 64) "
-                     "or a fraction of variance in (0, 1) (e.g. 0.95)")
+    raise ValueError(
+        f"baselines.pca_components={pca_components}: give a whole number of components (e.g. 64) "
+        "or a fraction of variance in (0, 1) (e.g. 0.95)"
+    )
 
 
 def build_pipeline(algorithm: str, baselines: BaselinesConfig) -> Pipeline:
@@ -94,8 +100,7 @@ def build_pipeline(algorithm: str, baselines: BaselinesConfig) -> Pipeline:
     pca = pca_step(baselines.pca_components, baselines.seed)
     if pca is not None:
         steps.append((PCA_STEP, pca))
-    steps.append((CLASSIFIER_STEP, make_estimator(algorithm, baselines.hyperparameters.get(algorithm),
-                                                  baselines.seed)))
+    steps.append((CLASSIFIER_STEP, make_estimator(algorithm, baselines.hyperparameters.get(algorithm), baselines.seed)))
     return Pipeline(steps)
 
 
@@ -136,30 +141,41 @@ class FittedBaseline:
     grid_search: Optional[dict]  # None when no search ran
 
 
-def fit_baseline(algorithm: str, baselines: BaselinesConfig, features: np.ndarray, labels: np.ndarray,
-                 groups: np.ndarray) -> FittedBaseline:
+def fit_baseline(
+    algorithm: str, baselines: BaselinesConfig, features: np.ndarray, labels: np.ndarray, groups: np.ndarray
+) -> FittedBaseline:
     """Fits the pipeline on the train split; with grid search, GroupKFold over `groups` then a refit."""
     pipeline = build_pipeline(algorithm, baselines)
     _check_pca_fits(baselines.pca_components, features.shape)
     started = time.monotonic()
     grid = param_grid(algorithm, baselines) if baselines.grid_search else {}
     if baselines.grid_search and not grid:
-        _log.warning("SklearnBaselineTrainer: grid_search is on but baselines.param_grids has no grid for %s; "
-                     "fitting its configured hyperparameters", algorithm)
+        _log.warning(
+            "SklearnBaselineTrainer: grid_search is on but baselines.param_grids has no grid for %s; "
+            "fitting its configured hyperparameters",
+            algorithm,
+        )
     if not grid:
         pipeline.fit(features, labels)
         return FittedBaseline(algorithm, pipeline, time.monotonic() - started, None)
 
     distinct_groups = len(np.unique(groups))
     if distinct_groups < baselines.cv_folds:
-        raise ValueError(f"grid search with baselines.cv_folds={baselines.cv_folds} needs at least that many "
-                         f"distinct artists in the train split, found {distinct_groups}; lower cv_folds or "
-                         "set baselines.grid_search=false")
+        raise ValueError(
+            f"grid search with baselines.cv_folds={baselines.cv_folds} needs at least that many "
+            f"distinct artists in the train split, found {distinct_groups}; lower cv_folds or "
+            "set baselines.grid_search=false"
+        )
     candidates = math.prod(len(v) for v in grid.values())
-    _log.info("SklearnBaselineTrainer: %s grid search, %d candidates x %d folds grouped by artist",
-              algorithm, candidates, baselines.cv_folds)
-    search = GridSearchCV(pipeline, grid, scoring="accuracy", cv=GroupKFold(n_splits=baselines.cv_folds),
-                          refit=True, error_score="raise")
+    _log.info(
+        "SklearnBaselineTrainer: %s grid search, %d candidates x %d folds grouped by artist",
+        algorithm,
+        candidates,
+        baselines.cv_folds,
+    )
+    search = GridSearchCV(
+        pipeline, grid, scoring="accuracy", cv=GroupKFold(n_splits=baselines.cv_folds), refit=True, error_score="raise"
+    )
     search.fit(features, labels, groups=groups)
     results = search.cv_results_
     prefix = f"{CLASSIFIER_STEP}__"
@@ -170,8 +186,11 @@ def fit_baseline(algorithm: str, baselines: BaselinesConfig, features: np.ndarra
         "best_cv_accuracy": float(search.best_score_),
         "best_cv_accuracy_std": float(results["std_test_score"][search.best_index_]),
         "candidates": [
-            {"params": {k.removeprefix(prefix): _plain(v) for k, v in params.items()},
-             "mean_cv_accuracy": float(mean), "std_cv_accuracy": float(std)}
+            {
+                "params": {k.removeprefix(prefix): _plain(v) for k, v in params.items()},
+                "mean_cv_accuracy": float(mean),
+                "std_cv_accuracy": float(std),
+            }
             for params, mean, std in zip(results["params"], results["mean_test_score"], results["std_test_score"])
         ],
     }
@@ -180,8 +199,10 @@ def fit_baseline(algorithm: str, baselines: BaselinesConfig, features: np.ndarra
 
 def _check_pca_fits(pca_components: Optional[float], shape: tuple[int, int]) -> None:
     if pca_components is not None and pca_components >= 1 and int(pca_components) > min(shape):
-        raise ValueError(f"baselines.pca_components={int(pca_components)} exceeds what the train split allows: "
-                         f"{shape[1]} features and {shape[0]} examples; use at most {min(shape)} or a fraction")
+        raise ValueError(
+            f"baselines.pca_components={int(pca_components)} exceeds what the train split allows: "
+            f"{shape[1]} features and {shape[0]} examples; use at most {min(shape)} or a fraction"
+        )
 
 
 def class_scores(estimator: Pipeline, features: np.ndarray) -> tuple[np.ndarray, str]:

@@ -1,11 +1,12 @@
 """Pipelines, hyperparameter checks, PCA options and the artist-grouped grid search on synthetic arrays."""
+
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 from sklearn.svm import SVC
 
 from components.sklearn_baseline_trainer import estimators
-from components.sklearn_baseline_trainer.settings import BaselineSettings, BaselinesConfig
+from components.sklearn_baseline_trainer.settings import BaselinesConfig, BaselineSettings
 from pipeline.config import load_config
 
 
@@ -51,8 +52,9 @@ def test_pca_values_that_mean_nothing_are_refused():
         estimators.build_pipeline("svm", BaselinesConfig(pca_components=2.5))
     features, labels = _blobs(features=10)
     with pytest.raises(ValueError, match=r"pca_components=50 exceeds .* 10 features and 160 examples"):
-        estimators.fit_baseline("svm", BaselinesConfig(pca_components=50), features, labels,
-                                np.arange(len(labels)).astype(str))
+        estimators.fit_baseline(
+            "svm", BaselinesConfig(pca_components=50), features, labels, np.arange(len(labels)).astype(str)
+        )
 
 
 def test_unknown_hyperparameter_names_the_algorithm_and_the_valid_names():
@@ -71,8 +73,10 @@ def test_invalid_hyperparameter_value_is_caught_before_fitting():
 
 def test_param_grid_is_checked_and_prefixed_for_the_pipeline():
     baselines = BaselinesConfig(grid_search=True)
-    assert estimators.param_grid("svm", baselines) == {"classifier__C": [1.0, 10.0, 100.0],
-                                                        "classifier__gamma": ["scale", 0.001, 0.01]}
+    assert estimators.param_grid("svm", baselines) == {
+        "classifier__C": [1.0, 10.0, 100.0],
+        "classifier__gamma": ["scale", 0.001, 0.01],
+    }
     bad_name = BaselinesConfig(grid_search=True, param_grids={"gaussian_nb": {"smoothing": [1e-9]}})
     with pytest.raises(ValueError, match=r"param_grids.gaussian_nb: unknown hyperparameter\(s\) \['smoothing'\]"):
         estimators.validate(bad_name)
@@ -109,8 +113,9 @@ def test_grid_search_keeps_each_artist_in_one_fold():
     features = centres[artists] + 0.01 * rng.normal(size=(len(artists), 6))
     labels = rng.integers(0, 4, 60)[artists]
     baselines = BaselinesConfig(grid_search=True, cv_folds=3, param_grids={"knn": {"n_neighbors": [1]}})
-    grouped = estimators.fit_baseline("knn", baselines, features, labels, estimators.cv_groups(
-        artists, np.arange(len(artists))))
+    grouped = estimators.fit_baseline(
+        "knn", baselines, features, labels, estimators.cv_groups(artists, np.arange(len(artists)))
+    )
     assert grouped.grid_search["best_cv_accuracy"] < 0.5
     leaky = estimators.fit_baseline("knn", baselines, features, labels, np.arange(len(artists)).astype(str))
     assert leaky.grid_search["best_cv_accuracy"] > 0.9  # the same search with one group per segment leaks
@@ -119,8 +124,13 @@ def test_grid_search_keeps_each_artist_in_one_fold():
 def test_grid_search_needs_as_many_artists_as_folds():
     features, labels = _blobs(classes=2, per_class=10)
     with pytest.raises(ValueError, match=r"cv_folds=3 needs at least that many distinct artists .* found 2"):
-        estimators.fit_baseline("gaussian_nb", BaselinesConfig(grid_search=True), features, labels,
-                                np.array(["artist:1"] * 10 + ["artist:2"] * 10))
+        estimators.fit_baseline(
+            "gaussian_nb",
+            BaselinesConfig(grid_search=True),
+            features,
+            labels,
+            np.array(["artist:1"] * 10 + ["artist:2"] * 10),
+        )
 
 
 def test_class_scores_use_probabilities_when_the_classifier_has_them():

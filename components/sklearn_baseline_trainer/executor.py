@@ -4,6 +4,7 @@ test, save every model with skops, and summarise which is best.
 Plain Python, no Beam: the engineered features of fma_small (about 64,000 segments x 518 floats, 130 MB)
 fit in memory, and every algorithm needs all of them at once anyway.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,22 +16,30 @@ from typing import Any
 import numpy as np
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
+from tfx.types.standard_component_specs import EXAMPLES_KEY, MODEL_KEY
 
 from components import ledger
 from components.sklearn_baseline_trainer import estimators
 from components.sklearn_baseline_trainer.dataset import SplitData, load_splits
 from components.sklearn_baseline_trainer.metrics import evaluate_split
 from components.sklearn_baseline_trainer.serialization import (
-    FORMAT_VERSION, METRICS_FILE, MODEL_FILE, SUMMARY_FILE, save_baseline, write_json, write_manifest)
+    FORMAT_VERSION,
+    METRICS_FILE,
+    MODEL_FILE,
+    SUMMARY_FILE,
+    save_baseline,
+    write_json,
+    write_manifest,
+)
 from components.sklearn_baseline_trainer.settings import BaselineSettings
 
-EXAMPLES_KEY = "examples"
-MODEL_KEY = "model"
 BASELINE_CONFIG_KEY = "baseline_config"
 
 EVALUATED_SPLITS = ("eval", "test")
-SELECTION_RULE = ("best_algorithm has the highest accuracy on the eval split (ties: the first in "
-                  "baselines.algorithms); test accuracy is reported, never used to choose")
+SELECTION_RULE = (
+    "best_algorithm has the highest accuracy on the eval split (ties: the first in "
+    "baselines.algorithms); test accuracy is reported, never used to choose"
+)
 
 _log = logging.getLogger(__name__)
 
@@ -57,8 +66,14 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
     algorithms = settings.baselines.algorithms
     results = {}
     for number, algorithm in enumerate(algorithms, 1):
-        _log.info("SklearnBaselineTrainer: fitting %s (%d/%d) on %d examples x %d features", algorithm, number,
-                  len(algorithms), len(train), len(names))
+        _log.info(
+            "SklearnBaselineTrainer: fitting %s (%d/%d) on %d examples x %d features",
+            algorithm,
+            number,
+            len(algorithms),
+            len(train),
+            len(names),
+        )
         fitted = estimators.fit_baseline(algorithm, settings.baselines, train.features, train.labels, groups)
         started = time.monotonic()
         evaluated = {split: _evaluate(fitted.estimator, splits[split], settings.genres) for split in EVALUATED_SPLITS}
@@ -72,17 +87,28 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
         }
         save_baseline(model_dir, algorithm, fitted.estimator, _metadata(fitted, settings, names, train), metrics)
         results[algorithm] = metrics
-        _log.info("SklearnBaselineTrainer: %s fitted in %.1f s, evaluated in %.1f s: eval accuracy %.4f, "
-                  "test accuracy %.4f (macro-F1 %.4f / %.4f)", algorithm, metrics["fit_seconds"],
-                  metrics["evaluate_seconds"], metrics["eval"]["accuracy"], metrics["test"]["accuracy"],
-                  metrics["eval"]["macro_f1"], metrics["test"]["macro_f1"])
+        _log.info(
+            "SklearnBaselineTrainer: %s fitted in %.1f s, evaluated in %.1f s: eval accuracy %.4f, "
+            "test accuracy %.4f (macro-F1 %.4f / %.4f)",
+            algorithm,
+            metrics["fit_seconds"],
+            metrics["evaluate_seconds"],
+            metrics["eval"]["accuracy"],
+            metrics["test"]["accuracy"],
+            metrics["eval"]["macro_f1"],
+            metrics["test"]["macro_f1"],
+        )
     summary = summarise(results, settings, splits, len(names))
     summary["ledger"] = entries
     write_json(os.path.join(model_dir, SUMMARY_FILE), summary)
     write_manifest(model_dir, algorithms, settings.genres, len(names))
-    _log.info("SklearnBaselineTrainer: best by eval accuracy: %s (eval %.4f, test %.4f); summary in %s",
-              summary["best_algorithm"], summary["best_eval_accuracy"], summary["best_test_accuracy"],
-              os.path.join(model_dir, SUMMARY_FILE))
+    _log.info(
+        "SklearnBaselineTrainer: best by eval accuracy: %s (eval %.4f, test %.4f); summary in %s",
+        summary["best_algorithm"],
+        summary["best_eval_accuracy"],
+        summary["best_test_accuracy"],
+        os.path.join(model_dir, SUMMARY_FILE),
+    )
     return summary
 
 
@@ -90,16 +116,18 @@ def ledger_entries(examples_uri: str, read: dict[str, int], output: str = "") ->
     """What each split gave the baselines (train: fitted on; eval, test: scored on) against what
     SpectrogramTransform recorded writing; raises before any fitting when they differ."""
     counts = {split: ("trained on" if split == "train" else "scored", n) for split, n in read.items()}
-    return ledger.check(ledger.against_record("SklearnBaselineTrainer", examples_uri, "SpectrogramTransform", counts,
-                                              output))
+    return ledger.check(
+        ledger.against_record("SklearnBaselineTrainer", examples_uri, "SpectrogramTransform", counts, output)
+    )
 
 
 def _evaluate(estimator, split: SplitData, genres) -> dict:
     return evaluate_split(estimator, split.features, split.labels, split.track_ids, genres)
 
 
-def _metadata(fitted: estimators.FittedBaseline, settings: BaselineSettings, names: list[str],
-              train: SplitData) -> dict:
+def _metadata(
+    fitted: estimators.FittedBaseline, settings: BaselineSettings, names: list[str], train: SplitData
+) -> dict:
     pipeline = fitted.estimator
     classifier = pipeline.named_steps[estimators.CLASSIFIER_STEP]
     pca = pipeline.named_steps.get(estimators.PCA_STEP)
@@ -120,8 +148,9 @@ def _metadata(fitted: estimators.FittedBaseline, settings: BaselineSettings, nam
     }
 
 
-def summarise(results: dict[str, dict], settings: BaselineSettings, splits: dict[str, SplitData],
-              num_features: int) -> dict:
+def summarise(
+    results: dict[str, dict], settings: BaselineSettings, splits: dict[str, SplitData], num_features: int
+) -> dict:
     # max() keeps the first of equal values, so ties go to the earlier algorithm in the configuration.
     best = max(results, key=lambda a: results[a]["eval"]["accuracy"])
     return {

@@ -1,4 +1,5 @@
 """The executor end to end: TFRecords of separable engineered features in, four fitted baselines out."""
+
 import json
 import os
 
@@ -6,10 +7,11 @@ import numpy as np
 import pytest
 from tfx.types import standard_artifacts
 
-from components.sklearn_baseline_trainer import executor, serialization, testdata
+from components.sklearn_baseline_trainer import executor, serialization
 from components.sklearn_baseline_trainer.dataset import load_splits
 from pipeline import component_settings
 from pipeline.config import load_config
+from tests.helpers import sklearn_data as testdata
 
 NUM_FEATURES = 12
 ALGORITHMS = ("logistic_regression", "knn", "gaussian_nb", "svm")
@@ -18,12 +20,27 @@ ALGORITHMS = ("logistic_regression", "knn", "gaussian_nb", "svm")
 def _examples(tmp_path, genres, eval_genres=None):
     n = len(genres)
     splits = {
-        "train": testdata.separable_rows(n, artists_per_genre=3, tracks_per_artist=2, segments=3,
-                                         num_features=NUM_FEATURES, seed=1, first_artist=0),
-        "eval": testdata.separable_rows(eval_genres or n, artists_per_genre=1, tracks_per_artist=2, segments=3,
-                                        num_features=NUM_FEATURES, seed=2, first_artist=1000),
-        "test": testdata.separable_rows(n, artists_per_genre=1, tracks_per_artist=2, segments=3,
-                                        num_features=NUM_FEATURES, seed=3, first_artist=2000),
+        "train": testdata.separable_rows(
+            n, artists_per_genre=3, tracks_per_artist=2, segments=3, num_features=NUM_FEATURES, seed=1, first_artist=0
+        ),
+        "eval": testdata.separable_rows(
+            eval_genres or n,
+            artists_per_genre=1,
+            tracks_per_artist=2,
+            segments=3,
+            num_features=NUM_FEATURES,
+            seed=2,
+            first_artist=1000,
+        ),
+        "test": testdata.separable_rows(
+            n,
+            artists_per_genre=1,
+            tracks_per_artist=2,
+            segments=3,
+            num_features=NUM_FEATURES,
+            seed=3,
+            first_artist=2000,
+        ),
     }
     return testdata.write_examples(str(tmp_path / "examples"), splits, testdata.feature_names(NUM_FEATURES))
 
@@ -35,8 +52,10 @@ def _run(tmp_path, overrides, eval_genres=None):
     model.uri = str(tmp_path / "model")
     os.makedirs(model.uri)
     executor.Executor().Do(
-        {executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
-        {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()})
+        {executor.EXAMPLES_KEY: [examples]},
+        {executor.MODEL_KEY: [model]},
+        {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
+    )
     return config, examples, model
 
 
@@ -97,7 +116,8 @@ def test_ledger_rows_balance_against_the_transforms_record(grid_run):
         recorded = json.load(f)["examples_written"]
     rows = _read(model, "metrics.json")["ledger"]
     assert [(r["split"], r["what"], r["counted"], r["expected"], r["balanced"]) for r in rows] == [
-        (split, "trained on" if split == "train" else "scored", n, n, True) for split, n in recorded.items()]
+        (split, "trained on" if split == "train" else "scored", n, n, True) for split, n in recorded.items()
+    ]
 
 
 def test_examples_missing_against_the_transforms_record_fail_before_fitting(tmp_path):
@@ -111,12 +131,17 @@ def test_examples_missing_against_the_transforms_record_fail_before_fitting(tmp_
         json.dump({"examples_written": {**recorded, "test": recorded["test"] + 3}}, f)
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
-    with pytest.raises(LedgerMismatch, match=rf"SklearnBaselineTrainer, split 'test': scored {recorded['test']} "
-                                             rf"examples, but SpectrogramTransform .* recorded {recorded['test'] + 3} "
-                                             r"\(3 missing\)"):
+    with pytest.raises(
+        LedgerMismatch,
+        match=rf"SklearnBaselineTrainer, split 'test': scored {recorded['test']} "
+        rf"examples, but SpectrogramTransform .* recorded {recorded['test'] + 3} "
+        r"\(3 missing\)",
+    ):
         executor.Executor().Do(
-            {executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
-            {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()})
+            {executor.EXAMPLES_KEY: [examples]},
+            {executor.MODEL_KEY: [model]},
+            {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
+        )
     assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
 
 
@@ -148,7 +173,8 @@ def test_best_algorithm_is_the_best_on_eval_and_is_on_the_artifact(grid_run):
     assert model.get_string_custom_property("algorithms") == ",".join(ALGORITHMS)
     for algorithm in ALGORITHMS:
         assert model.get_float_custom_property(f"test_accuracy_{algorithm}") == pytest.approx(
-            summary["algorithms"][algorithm]["test_accuracy"])
+            summary["algorithms"][algorithm]["test_accuracy"]
+        )
 
 
 def test_loaded_models_reproduce_the_recorded_test_accuracy(grid_run):
@@ -163,8 +189,9 @@ def test_loaded_models_reproduce_the_recorded_test_accuracy(grid_run):
 
 def test_subset_with_pca_and_a_genre_missing_from_eval(tmp_path):
     # Eval holds only the first 6 genres: the run goes on and the metrics say which genres were absent.
-    config, _, model = _run(tmp_path, ["baselines.algorithms=[gaussian_nb, knn]", "baselines.pca_components=0.9"],
-                            eval_genres=6)
+    config, _, model = _run(
+        tmp_path, ["baselines.algorithms=[gaussian_nb, knn]", "baselines.pca_components=0.9"], eval_genres=6
+    )
     summary = _read(model, "metrics.json")
     assert list(summary["algorithms"]) == ["gaussian_nb", "knn"]
     assert not os.path.exists(os.path.join(model.uri, "svm"))
@@ -172,7 +199,9 @@ def test_subset_with_pca_and_a_genre_missing_from_eval(tmp_path):
     assert eval_metrics["genres_absent"] == list(config.genres[6:])
     assert eval_metrics["per_genre"][config.genres[7]]["recall"] is None
     metadata = _read(model, "knn", serialization.METADATA_FILE)
-    assert metadata["steps"] == ["scale", "pca", "classifier"] and 1 <= metadata["pca_components_fitted"] <= NUM_FEATURES
+    assert (
+        metadata["steps"] == ["scale", "pca", "classifier"] and 1 <= metadata["pca_components_fitted"] <= NUM_FEATURES
+    )
     assert _read(model, "knn", serialization.METRICS_FILE)["grid_search"] is None
 
 
@@ -183,6 +212,8 @@ def test_bad_hyperparameter_fails_before_reading_data(tmp_path):
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "nowhere")
     with pytest.raises(ValueError, match=r"hyperparameters.gaussian_nb: unknown hyperparameter\(s\) \['smoothing'\]"):
-        executor.Executor().Do({executor.EXAMPLES_KEY: [examples]}, {executor.MODEL_KEY: [model]},
-                               {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config)
-                                .model_dump_json()})
+        executor.Executor().Do(
+            {executor.EXAMPLES_KEY: [examples]},
+            {executor.MODEL_KEY: [model]},
+            {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
+        )

@@ -4,9 +4,11 @@ Computed here from the confusion matrix (tested against scikit-learn) so that th
 explicit: a genre absent from a split has no recall (null) and is left out of the macro average; a genre
 never predicted has no precision (null) and an F1 of 0 when it is present.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -58,8 +60,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, genres: Seque
     }
 
 
-def track_predictions(track_ids: np.ndarray, y_true: np.ndarray, scores: np.ndarray,
-                      classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def track_predictions(
+    track_ids: np.ndarray, y_true: np.ndarray, scores: np.ndarray, classes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(track ids, true label, predicted label) per track: the argmax of the mean score of its segments."""
     tracks, index = np.unique(track_ids, return_inverse=True)
     sums = np.zeros((len(tracks), scores.shape[1]))
@@ -69,20 +72,22 @@ def track_predictions(track_ids: np.ndarray, y_true: np.ndarray, scores: np.ndar
     true[index] = y_true
     disagreeing = np.unique(track_ids[true[index] != y_true])
     if len(disagreeing):
-        raise ValueError(f"{len(disagreeing)} tracks have segments with different labels, e.g. track ids "
-                         f"{disagreeing[:5].tolist()}: the examples are inconsistent upstream")
+        raise ValueError(
+            f"{len(disagreeing)} tracks have segments with different labels, e.g. track ids "
+            f"{disagreeing[:5].tolist()}: the examples are inconsistent upstream"
+        )
     predicted = np.asarray(classes)[np.argmax(sums / counts[:, None], axis=1)]
     return tracks, true, predicted
 
 
-def evaluate_split(estimator, features: np.ndarray, labels: np.ndarray, track_ids: np.ndarray,
-                   genres: Sequence[str]) -> dict:
+def evaluate_split(
+    estimator, features: np.ndarray, labels: np.ndarray, track_ids: np.ndarray, genres: Sequence[str]
+) -> dict:
     """Segment-level metrics of a fitted pipeline, with the track-level ones nested under `track_level`."""
     result = classification_metrics(labels, estimator.predict(features), genres)
     scores, aggregation = class_scores(estimator, features)
     _, track_true, track_predicted = track_predictions(track_ids, labels, scores, estimator.classes_)
-    result["track_level"] = {"aggregation": aggregation,
-                             **classification_metrics(track_true, track_predicted, genres)}
+    result["track_level"] = {"aggregation": aggregation, **classification_metrics(track_true, track_predicted, genres)}
     return result
 
 

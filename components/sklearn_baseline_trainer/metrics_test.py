@@ -1,4 +1,5 @@
 """Metrics against hand-computed values, scikit-learn's own functions, and the undefined cases."""
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -7,7 +8,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
 from components.sklearn_baseline_trainer.metrics import (
-    classification_metrics, confusion_matrix, evaluate_split, track_predictions)
+    classification_metrics,
+    confusion_matrix,
+    evaluate_split,
+    track_predictions,
+)
 
 GENRES = ("A", "B", "C", "D")
 
@@ -17,8 +22,10 @@ def test_hand_computed_example_with_an_absent_genre():
     result = classification_metrics(np.array([0, 0, 0, 1, 1, 2]), np.array([0, 0, 1, 1, 2, 2]), GENRES)
     assert result["confusion_matrix"]["matrix"] == [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
     assert result["confusion_matrix"]["labels"] == list(GENRES)
-    assert (result["confusion_matrix"]["rows"], result["confusion_matrix"]["columns"]) == ("true genre",
-                                                                                           "predicted genre")
+    assert (result["confusion_matrix"]["rows"], result["confusion_matrix"]["columns"]) == (
+        "true genre",
+        "predicted genre",
+    )
     assert result["examples"] == 6 and result["correct"] == 4
     assert result["accuracy"] == pytest.approx(4 / 6)
     a, b, c, d = (result["per_genre"][g] for g in GENRES)
@@ -49,7 +56,8 @@ def test_agrees_with_scikit_learn_on_random_predictions():
     for i, genre in enumerate(GENRES):
         got = result["per_genre"][genre]
         assert (got["precision"], got["recall"], got["f1"], got["support"]) == pytest.approx(
-            (precision[i], recall[i], f1[i], support[i]))
+            (precision[i], recall[i], f1[i], support[i])
+        )
 
 
 def test_confusion_matrix_rows_are_true_labels():
@@ -66,8 +74,9 @@ def test_empty_or_mismatched_inputs_are_refused():
 def test_track_prediction_averages_segment_scores_rather_than_voting():
     # Track 10: two segments lean weakly to B, one strongly to A; the mean says A, a vote would say B.
     scores = np.array([[0.4, 0.6], [0.4, 0.6], [0.95, 0.05], [0.2, 0.8], [0.3, 0.7]])
-    tracks, true, predicted = track_predictions(np.array([10, 10, 10, 20, 20]), np.array([0, 0, 0, 1, 1]),
-                                                scores, np.array([0, 1]))
+    tracks, true, predicted = track_predictions(
+        np.array([10, 10, 10, 20, 20]), np.array([0, 0, 0, 1, 1]), scores, np.array([0, 1])
+    )
     assert tracks.tolist() == [10, 20] and true.tolist() == [0, 1] and predicted.tolist() == [0, 1]
 
 
@@ -76,8 +85,9 @@ def test_track_with_inconsistent_labels_is_an_error():
         track_predictions(np.array([7, 7]), np.array([0, 1]), np.ones((2, 2)), np.array([0, 1]))
 
 
-@pytest.mark.parametrize("classifier, aggregation", [(LogisticRegression(), "mean_probability"),
-                                                     (SVC(), "mean_decision_function")])
+@pytest.mark.parametrize(
+    "classifier, aggregation", [(LogisticRegression(), "mean_probability"), (SVC(), "mean_decision_function")]
+)
 def test_evaluate_split_nests_track_level_metrics(classifier, aggregation):
     rng = np.random.default_rng(1)
     labels = np.repeat([0, 1, 2, 3], 30)

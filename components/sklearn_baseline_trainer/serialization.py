@@ -13,6 +13,7 @@ Layout written under the Model artifact's uri:
     <algorithm>/metadata.json     format version, versions, feature names, genres, settings, sha256 of the model
     <algorithm>/metrics.json      eval and test metrics
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,8 @@ import logging
 import os
 import platform
 import zipfile
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import sklearn
@@ -29,27 +31,30 @@ import skops
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
+from components.formats import BASELINE_SUMMARY_FILE
 from components.sklearn_baseline_trainer.estimators import ALGORITHMS
 
 FORMAT = "fma-genre-sklearn-baselines"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
-SUMMARY_FILE = "metrics.json"
+SUMMARY_FILE = BASELINE_SUMMARY_FILE  # read by the BlessingEvaluator
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 
 # Types outside skops' defaults that these pipelines legitimately hold: the neighbour trees and distance
 # metrics of KNeighborsClassifier (for low-dimensional inputs, e.g. after PCA, or other metrics).
-TRUSTED_TYPES = frozenset({
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.metrics._dist_metrics.SEuclideanDistance64",
-    "sklearn.metrics._dist_metrics.ManhattanDistance64",
-    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
-    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
-})
+TRUSTED_TYPES = frozenset(
+    {
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.metrics._dist_metrics.SEuclideanDistance64",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
+        "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+        "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    }
+)
 
 _log = logging.getLogger(__name__)
 
@@ -64,12 +69,17 @@ class LoadedBaseline(NamedTuple):
 
 
 def library_versions() -> dict[str, str]:
-    return {"scikit-learn": sklearn.__version__, "skops": skops.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "scikit-learn": sklearn.__version__,
+        "skops": skops.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
-def save_baseline(model_dir: str, algorithm: str, estimator: Pipeline, metadata: dict[str, Any],
-                  metrics: dict[str, Any]) -> dict:
+def save_baseline(
+    model_dir: str, algorithm: str, estimator: Pipeline, metadata: dict[str, Any], metrics: dict[str, Any]
+) -> dict:
     """Writes <algorithm>/model.skops, metadata.json and metrics.json; returns the metadata written."""
     _check_algorithm(algorithm)
     data = sio.dumps(estimator, compression=zipfile.ZIP_DEFLATED)  # KNN stores its whole training set
@@ -92,15 +102,18 @@ def save_baseline(model_dir: str, algorithm: str, estimator: Pipeline, metadata:
 
 def write_manifest(model_dir: str, algorithms: Sequence[str], genres: Sequence[str], num_features: int) -> None:
     """Written last: an artifact without it (a failed run, a foreign folder) is refused by load_baseline."""
-    write_json(os.path.join(model_dir, MANIFEST_FILE), {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "algorithms": list(algorithms),
-        "genres": list(genres),
-        "num_features": num_features,
-        "summary_file": SUMMARY_FILE,
-        "versions": library_versions(),
-    })
+    write_json(
+        os.path.join(model_dir, MANIFEST_FILE),
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "algorithms": list(algorithms),
+            "genres": list(genres),
+            "num_features": num_features,
+            "summary_file": SUMMARY_FILE,
+            "versions": library_versions(),
+        },
+    )
 
 
 def load_baseline(model_dir: str, algorithm: str) -> LoadedBaseline:
@@ -120,40 +133,53 @@ def load_baseline(model_dir: str, algorithm: str) -> LoadedBaseline:
         raise UntrustedModelError(f"{os.path.join(folder, METADATA_FILE)} is not {algorithm!r} metadata of {FORMAT}")
     data = _read_bytes(os.path.join(folder, MODEL_FILE))
     if hashlib.sha256(data).hexdigest() != metadata.get("model_sha256"):
-        raise UntrustedModelError(f"{os.path.join(folder, MODEL_FILE)} differs from the file written at training "
-                                  "(sha256 mismatch): refusing to load it")
+        raise UntrustedModelError(
+            f"{os.path.join(folder, MODEL_FILE)} differs from the file written at training "
+            "(sha256 mismatch): refusing to load it"
+        )
     untrusted = sio.get_untrusted_types(data=data)
     _check_trusted(untrusted, os.path.join(folder, MODEL_FILE))
     trained_with = metadata.get("versions", {}).get("scikit-learn")
     if trained_with != sklearn.__version__:
-        _log.warning("%s was trained with scikit-learn %s and is loaded with %s: predictions may differ",
-                     algorithm, trained_with, sklearn.__version__)
+        _log.warning(
+            "%s was trained with scikit-learn %s and is loaded with %s: predictions may differ",
+            algorithm,
+            trained_with,
+            sklearn.__version__,
+        )
     estimator = sio.loads(data, trusted=untrusted)
     if not isinstance(estimator, Pipeline):
-        raise UntrustedModelError(f"{os.path.join(folder, MODEL_FILE)} holds a {type(estimator).__name__}, "
-                                  "not a scikit-learn Pipeline")
+        raise UntrustedModelError(
+            f"{os.path.join(folder, MODEL_FILE)} holds a {type(estimator).__name__}, not a scikit-learn Pipeline"
+        )
     return LoadedBaseline(estimator, metadata)
 
 
 def read_manifest(model_dir: str) -> dict:
     path = os.path.join(model_dir, MANIFEST_FILE)
     if not _exists(path):
-        raise UntrustedModelError(f"{model_dir} is not a SklearnBaselineTrainer Model artifact: {MANIFEST_FILE} "
-                                  "is missing (only this pipeline's own artifacts are loaded)")
+        raise UntrustedModelError(
+            f"{model_dir} is not a SklearnBaselineTrainer Model artifact: {MANIFEST_FILE} "
+            "is missing (only this pipeline's own artifacts are loaded)"
+        )
     manifest = read_json(path)
     if manifest.get("format") != FORMAT:
         raise UntrustedModelError(f"{path} describes format {manifest.get('format')!r}, expected {FORMAT!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise UntrustedModelError(f"{path} has format version {manifest.get('format_version')}; this code reads "
-                                  f"version {FORMAT_VERSION}: retrain, or load it with the matching release")
+        raise UntrustedModelError(
+            f"{path} has format version {manifest.get('format_version')}; this code reads "
+            f"version {FORMAT_VERSION}: retrain, or load it with the matching release"
+        )
     return manifest
 
 
 def _check_trusted(types: Sequence[str], what: str) -> None:
     refused = sorted(set(types) - TRUSTED_TYPES)
     if refused:
-        raise UntrustedModelError(f"{what} contains types outside the allowlist: {refused}. Only skops' default "
-                                  "types and serialization.TRUSTED_TYPES are loaded")
+        raise UntrustedModelError(
+            f"{what} contains types outside the allowlist: {refused}. Only skops' default "
+            "types and serialization.TRUSTED_TYPES are loaded"
+        )
 
 
 def _check_algorithm(algorithm: str) -> None:

@@ -1,12 +1,13 @@
 """skops round trips, and refusal of foreign folders, altered files and types outside the allowlist."""
+
 import hashlib
 import json
 import os
 
 import numpy as np
 import pytest
-import skops.io as sio
 import sklearn
+import skops.io as sio
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -38,8 +39,9 @@ def _data(seed=0):
 def _save(model_dir, algorithm="logistic_regression", baselines=None, estimator=None):
     features, labels = _data()
     estimator = estimator or estimators.build_pipeline(algorithm, baselines or BaselinesConfig()).fit(features, labels)
-    save_baseline(str(model_dir), algorithm, estimator, {"feature_names": NAMES, "genres": list(GENRES)},
-                  {"algorithm": algorithm})
+    save_baseline(
+        str(model_dir), algorithm, estimator, {"feature_names": NAMES, "genres": list(GENRES)}, {"algorithm": algorithm}
+    )
     serialization.write_manifest(str(model_dir), [algorithm], GENRES, len(NAMES))
     return estimator
 

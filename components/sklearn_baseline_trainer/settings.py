@@ -1,5 +1,6 @@
 """SklearnBaselineTrainer's settings: the `baselines` section of the pipeline configuration (with its
 defaults), and BaselineSettings, what the executor receives as one typed JSON execution property."""
+
 from __future__ import annotations
 
 from typing import Any, Literal, Optional
@@ -63,11 +64,13 @@ class BaselineSettings(BaseModel):
     baselines: BaselinesConfig
 
     @model_validator(mode="after")
-    def _algorithms_listed_once(self) -> "BaselineSettings":
+    def _algorithms_listed_once(self) -> BaselineSettings:
         algorithms = self.baselines.algorithms
         if not algorithms:
-            raise ValueError("baselines.algorithms is empty: list at least one algorithm, or set "
-                             "baselines.enabled=false to leave SklearnBaselineTrainer out of the pipeline")
+            raise ValueError(
+                "baselines.algorithms is empty: list at least one algorithm, or set "
+                "baselines.enabled=false to leave SklearnBaselineTrainer out of the pipeline"
+            )
         if len(set(algorithms)) != len(algorithms):
             raise ValueError(f"baselines.algorithms lists an algorithm twice: {list(algorithms)}")
         return self

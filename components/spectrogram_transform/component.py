@@ -1,20 +1,20 @@
 """SpectrogramTransform component: spec and channels.
 
 A custom Beam component rather than tfx.components.Transform: the log-mel comes from one exported
-TensorFlow graph (featurizer.py) that the served model embeds too, and the engineered features need
+TensorFlow graph (components/featurizer.py) that the served model embeds too, and the engineered features need
 librosa, which has no place inside a tf.Transform preprocessing_fn.
 """
+
 from __future__ import annotations
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.standard_component_specs import EXAMPLES_KEY, SCHEMA_KEY, TRANSFORMED_EXAMPLES_KEY
 
 from components.spectrogram_transform import executor
-from components.spectrogram_transform.executor import (
-    EXAMPLES_KEY, FEATURIZER_KEY, SCHEMA_KEY, TRANSFORM_CONFIG_KEY, TRANSFORMED_EXAMPLES_KEY,
-)
+from components.spectrogram_transform.executor import FEATURIZER_KEY, TRANSFORM_CONFIG_KEY
 from components.spectrogram_transform.settings import TransformSettings
 
 

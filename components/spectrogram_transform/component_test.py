@@ -1,21 +1,28 @@
 """The component's spec and channels, and its place in a pipeline compiled for Kubeflow Pipelines v2."""
+
 import json
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from components.audio_example_gen.component import AudioExampleGen
 from components.spectrogram_transform.component import SpectrogramTransform
 from components.spectrogram_transform.executor import TRANSFORM_CONFIG_KEY
 from components.spectrogram_transform.settings import TransformSettings
-from components.audio_example_gen.component import AudioExampleGen
 from pipeline import component_settings
 from pipeline.config import load_config
-from tests.compiled import compile_pipeline_spec
+from tests.helpers.compiled import compile_pipeline_spec
 
 
 def _config():
-    return load_config(overrides=["dataset.audio_root=gs://bucket/fma_small", "dataset.metadata_dir=gs://bucket/fma_metadata",
-                                  "transform.engineered_preset=quick", "transform.spectrogram.n_mels=96"])
+    return load_config(
+        overrides=[
+            "dataset.audio_root=gs://bucket/fma_small",
+            "dataset.metadata_dir=gs://bucket/fma_metadata",
+            "transform.engineered_preset=quick",
+            "transform.spectrogram.n_mels=96",
+        ]
+    )
 
 
 def _with_transform(config):
@@ -23,13 +30,22 @@ def _with_transform(config):
     example_gen = AudioExampleGen(component_settings.ingest_settings(config))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
-    validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
-                                                schema=schema_gen.outputs["schema"])
-    transform = SpectrogramTransform(examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-                                     settings=component_settings.transform_settings(config))
+    validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    transform = SpectrogramTransform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        settings=component_settings.transform_settings(config),
+    )
     transform.add_upstream_node(validator)
-    return {"AudioExampleGen": example_gen, "StatisticsGen": statistics_gen, "SchemaGen": schema_gen,
-            "ExampleValidator": validator, "SpectrogramTransform": transform}
+    return {
+        "AudioExampleGen": example_gen,
+        "StatisticsGen": statistics_gen,
+        "SchemaGen": schema_gen,
+        "ExampleValidator": validator,
+        "SpectrogramTransform": transform,
+    }
 
 
 def test_settings_come_from_the_pipeline_config_and_round_trip():
@@ -54,13 +70,17 @@ def test_component_has_its_channels_and_typed_parameter():
 def test_compiles_for_kubeflow_v2_wired_after_validation_with_its_resources(tmp_path):
     components = _with_transform(_config())
     resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
-        cpu_limit=16.0, memory_limit=64.0)
+        cpu_limit=16.0, memory_limit=64.0
+    )
     components["SpectrogramTransform"].with_platform_config(resources)
     spec = compile_pipeline_spec(components.values(), tmp_path)
     task = spec["root"]["dag"]["tasks"]["SpectrogramTransform"]
     assert "ExampleValidator" in task["dependentTasks"]
     inputs = task["inputs"]["artifacts"]
-    assert inputs["examples"]["taskOutputArtifact"] == {"producerTask": "AudioExampleGen", "outputArtifactKey": "examples"}
+    assert inputs["examples"]["taskOutputArtifact"] == {
+        "producerTask": "AudioExampleGen",
+        "outputArtifactKey": "examples",
+    }
     assert inputs["schema"]["taskOutputArtifact"] == {"producerTask": "SchemaGen", "outputArtifactKey": "schema"}
     component_spec = spec["components"][task["componentRef"]["name"]]
     outputs = component_spec["outputDefinitions"]["artifacts"]

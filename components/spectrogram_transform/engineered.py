@@ -23,6 +23,7 @@ Where this differs from FMA (see README.md):
 Preset "quick" keeps the STFT-based rows (chroma_stft, mfcc, rmse, zcr and the spectral descriptors:
 44 rows x 7 = 308 values) and skips the CQT, which is most of the cost.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,17 @@ STATISTICS = ("mean", "std", "skew", "kurtosis", "median", "min", "max")
 
 # FMA's feature rows (features.csv names and sizes).
 FMA_FEATURE_SIZES = {
-    "chroma_stft": 12, "chroma_cqt": 12, "chroma_cens": 12, "tonnetz": 6, "mfcc": 20, "rmse": 1, "zcr": 1,
-    "spectral_centroid": 1, "spectral_bandwidth": 1, "spectral_contrast": 7, "spectral_rolloff": 1,
+    "chroma_stft": 12,
+    "chroma_cqt": 12,
+    "chroma_cens": 12,
+    "tonnetz": 6,
+    "mfcc": 20,
+    "rmse": 1,
+    "zcr": 1,
+    "spectral_centroid": 1,
+    "spectral_bandwidth": 1,
+    "spectral_contrast": 7,
+    "spectral_rolloff": 1,
 }
 _CQT_FEATURES = ("chroma_cqt", "chroma_cens", "tonnetz")
 PRESETS = {
@@ -69,12 +79,11 @@ def _check_preset(preset: str) -> None:
         raise ValueError(f"unknown engineered preset {preset!r}; choose from {sorted(PRESETS)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _columns(preset: str) -> tuple[tuple[str, str, int], ...]:
     """(feature, statistic, row index) in FMA's sorted column order."""
     _check_preset(preset)
-    columns = [(f, s, f"{i + 1:02d}") for f in PRESETS[preset] for s in STATISTICS
-               for i in range(FMA_FEATURE_SIZES[f])]
+    columns = [(f, s, f"{i + 1:02d}") for f in PRESETS[preset] for s in STATISTICS for i in range(FMA_FEATURE_SIZES[f])]
     return tuple((f, s, int(n) - 1) for f, s, n in sorted(columns))
 
 

@@ -1,4 +1,5 @@
 """Engineered features: FMA's names and column order, the values behind the names, and bad input."""
+
 import re
 
 import librosa
@@ -9,7 +10,7 @@ import soundfile as sf
 from scipy import stats
 
 from components.spectrogram_transform import engineered
-from tests import factories
+from tests.helpers import factories
 
 SR = 22050
 
@@ -19,14 +20,18 @@ def music() -> np.ndarray:
     """3 s of real music (the Vibe Ace fixture, 22.05 kHz mono)."""
     samples, rate = sf.read(str(factories.VIBE_ACE), dtype="float32", frames=13 * SR)
     assert rate == SR
-    return samples[10 * SR:]
+    return samples[10 * SR :]
 
 
 def fma_columns() -> list[str]:
     """FMA's features.csv columns, built the way FMA's `features.columns()` builds them."""
     moments = ("mean", "std", "skew", "kurtosis", "median", "min", "max")
-    columns = [(name, moment, f"{i + 1:02d}") for name, size in engineered.FMA_FEATURE_SIZES.items()
-               for moment in moments for i in range(size)]
+    columns = [
+        (name, moment, f"{i + 1:02d}")
+        for name, size in engineered.FMA_FEATURE_SIZES.items()
+        for moment in moments
+        for i in range(size)
+    ]
     index = pd.MultiIndex.from_tuples(columns, names=("feature", "statistics", "number")).sort_values()
     return ["/".join(c) for c in index]
 
@@ -60,7 +65,9 @@ def test_values_are_finite_and_plausible_on_real_music(music, preset):
     values = dict(zip(engineered.feature_names(preset), vector))
     assert 200 < values["spectral_centroid/mean/01"] < SR / 2
     assert 0 < values["rmse/mean/01"] < 1 and 0 < values["zcr/mean/01"] < 1
-    assert values["spectral_rolloff/min/01"] <= values["spectral_rolloff/median/01"] <= values["spectral_rolloff/max/01"]
+    assert (
+        values["spectral_rolloff/min/01"] <= values["spectral_rolloff/median/01"] <= values["spectral_rolloff/max/01"]
+    )
 
 
 def test_each_name_holds_that_statistic_of_that_librosa_feature(music):

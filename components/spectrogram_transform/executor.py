@@ -4,6 +4,7 @@ Examples to transformed Examples (log-mel, image, engineered features) with a re
 Checks that need no data run first and fail fast with a clear message: the schema must describe
 AudioExampleGen's examples, every split must have files, and the first example must fit the featurizer.
 """
+
 from __future__ import annotations
 
 import collections
@@ -20,21 +21,19 @@ import tensorflow as tf
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
+from tfx.types.standard_component_specs import EXAMPLES_KEY, SCHEMA_KEY, TRANSFORMED_EXAMPLES_KEY
 from tfx.utils import io_utils
 
 from components import beam_data_plane, ledger
-from components.audio_example_gen import features as source
-from components.audio_example_gen.executor import SUMMARY_FILE as INGEST_SUMMARY_FILE
-from components.audio_example_gen.progress import count_done
-from components.audio_example_gen.tfrecord_sink import GzipTFRecordSink
+from components.featurizer import export_featurizer
+from components.formats import SUMMARY_FILE as INGEST_SUMMARY_FILE
+from components.formats import examples as source
+from components.progress import count_done
 from components.spectrogram_transform import engineered, features, transform
-from components.spectrogram_transform.featurizer import export_featurizer
 from components.spectrogram_transform.settings import TransformSettings
+from components.tfrecord_sink import GzipTFRecordSink
 
-EXAMPLES_KEY = "examples"
-SCHEMA_KEY = "schema"
 TRANSFORM_CONFIG_KEY = "transform_config"
-TRANSFORMED_EXAMPLES_KEY = "transformed_examples"
 FEATURIZER_KEY = "featurizer"
 
 TFRECORD_PREFIX = "data_tfrecord"
@@ -98,15 +97,18 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         for key, value in summary["counts"].items():
             output.set_int_custom_property(key, int(value))
         if not summary["reconciles"]:
-            raise RuntimeError(f"SpectrogramTransform counts do not reconcile (examples read != upstream, or "
-                               f"written + quarantined != read, or the quarantine file misses records): "
-                               f"{json.dumps(summary['splits'])}; this is a bug, not bad data")
+            raise RuntimeError(
+                f"SpectrogramTransform counts do not reconcile (examples read != upstream, or "
+                f"written + quarantined != read, or the quarantine file misses records): "
+                f"{json.dumps(summary['splits'])}; this is a bug, not bad data"
+            )
         empty = [s for s in splits if summary["splits"][s]["examples_out"] == 0]
         if empty:
             raise ValueError(
                 f"split(s) {empty} have no transformed examples: "
                 f"{ {s: summary['splits'][s]['quarantined_by_reason'] for s in empty} }. "
-                f"See {os.path.join(output.uri, features.QUARANTINE_FILE)}")
+                f"See {os.path.join(output.uri, features.QUARANTINE_FILE)}"
+            )
 
 
 # -- checks before any data is processed -------------------------------------------------------------------
@@ -136,7 +138,8 @@ def check_schema(schema) -> None:
     if problems:
         raise ValueError(
             f"the schema does not describe AudioExampleGen's examples: {'; '.join(problems)}. SpectrogramTransform "
-            "takes AudioExampleGen's `examples` and the SchemaGen schema inferred from them")
+            "takes AudioExampleGen's `examples` and the SchemaGen schema inferred from them"
+        )
 
 
 def input_patterns(examples, splits: list[str]) -> dict[str, str]:
@@ -171,7 +174,8 @@ def check_first_example(patterns: dict[str, str], settings: TransformSettings) -
             if (rate, samples) != (spec.sample_rate, spec.num_samples):
                 raise ValueError(
                     f"the input examples hold {samples} samples at {rate} Hz, the featurizer takes {spec.num_samples} "
-                    f"at {spec.sample_rate} Hz: audio.sample_rate / audio.segment_seconds differ from ingestion's")
+                    f"at {spec.sample_rate} Hz: audio.sample_rate / audio.segment_seconds differ from ingestion's"
+                )
             return
     # Empty files only: nothing to check here; the empty split is reported after the run.
     _log.warning("SpectrogramTransform: split %s holds no examples", split)
@@ -187,25 +191,55 @@ def upstream_counts(examples_uri: str, splits: list[str]) -> tuple[dict[str, int
     if recorded is not None:
         missing = [s for s in splits if s not in recorded]
         if missing:
-            raise ValueError(f"{os.path.join(examples_uri, INGEST_SUMMARY_FILE)} records no examples_written for "
-                             f"split(s) {missing}; the artifact's splits and its summary disagree")
+            raise ValueError(
+                f"{os.path.join(examples_uri, INGEST_SUMMARY_FILE)} records no examples_written for "
+                f"split(s) {missing}; the artifact's splits and its summary disagree"
+            )
         return {s: recorded[s] for s in splits}, f"AudioExampleGen {examples_uri}"
-    _log.warning("SpectrogramTransform: %s records no examples_written (not AudioExampleGen's output?); counting "
-                 "the input files to have a figure to check against", examples_uri)
+    _log.warning(
+        "SpectrogramTransform: %s records no examples_written (not AudioExampleGen's output?); counting "
+        "the input files to have a figure to check against",
+        examples_uri,
+    )
     return ledger.count_written(examples_uri, splits), f"the input files of {examples_uri} (counted before reading)"
 
 
 def ledger_entries(summary: dict, upstream_source: str, output_uri: str) -> list[ledger.Entry]:
     entries = []
     for split, e in summary["splits"].items():
-        entries.append(ledger.Entry("SpectrogramTransform", split, "read", e["examples_in"], e["examples_upstream"],
-                                    upstream_source, output=output_uri))
-        entries.append(ledger.Entry("SpectrogramTransform", split, f"wrote (counted in {output_uri})",
-                                    e["examples_written"], e["examples_upstream"], upstream_source,
-                                    quarantined=e["quarantined"]))
-        entries.append(ledger.Entry("SpectrogramTransform", split, f"wrote {FEATURES_CSV.format(split=split)} rows",
-                                    e["csv_rows"], e["examples_upstream"], upstream_source,
-                                    quarantined=e["quarantined"]))
+        entries.append(
+            ledger.Entry(
+                "SpectrogramTransform",
+                split,
+                "read",
+                e["examples_in"],
+                e["examples_upstream"],
+                upstream_source,
+                output=output_uri,
+            )
+        )
+        entries.append(
+            ledger.Entry(
+                "SpectrogramTransform",
+                split,
+                f"wrote (counted in {output_uri})",
+                e["examples_written"],
+                e["examples_upstream"],
+                upstream_source,
+                quarantined=e["quarantined"],
+            )
+        )
+        entries.append(
+            ledger.Entry(
+                "SpectrogramTransform",
+                split,
+                f"wrote {FEATURES_CSV.format(split=split)} rows",
+                e["csv_rows"],
+                e["examples_upstream"],
+                upstream_source,
+                quarantined=e["quarantined"],
+            )
+        )
     return entries
 
 
@@ -220,8 +254,15 @@ def csv_rows(output_uri: str, splits: list[str]) -> dict[str, int]:
 
 
 # -- the Beam graph ---------------------------------------------------------------------------------------
-def _build_graph(pipeline: beam.Pipeline, patterns: dict[str, str], settings: TransformSettings,
-                 featurizer_dir: str, output_uri: str, names: list[str], progress_dir: str) -> None:
+def _build_graph(
+    pipeline: beam.Pipeline,
+    patterns: dict[str, str],
+    settings: TransformSettings,
+    featurizer_dir: str,
+    output_uri: str,
+    names: list[str],
+    progress_dir: str,
+) -> None:
     splits = list(patterns)
     keyed = [
         pipeline
@@ -235,47 +276,61 @@ def _build_graph(pipeline: beam.Pipeline, patterns: dict[str, str], settings: Tr
         # No Reshuffle: Beam spreads the input files over the workers (one GZIP file is read by one worker),
         # and a shuffle of the waveforms would hold them all in the DirectRunner's memory (~10 GB for fma_small).
         | "Batch" >> beam.BatchElements(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
-        | "Transform" >> beam.ParDo(transform.TransformBatch(settings.model_dump_json(), featurizer_dir, progress_dir))
-        .with_outputs(transform.QUARANTINE_TAG, transform.CSV_TAG, main="examples")
+        | "Transform"
+        >> beam.ParDo(transform.TransformBatch(settings.model_dump_json(), featurizer_dir, progress_dir)).with_outputs(
+            transform.QUARANTINE_TAG, transform.CSV_TAG, main="examples"
+        )
     )
     by_split = results.examples | "BySplit" >> beam.Partition(transform.split_index, len(splits), splits)
-    csv_by_split = results[transform.CSV_TAG] | "CsvBySplit" >> beam.Partition(transform.split_index, len(splits), splits)
+    csv_by_split = results[transform.CSV_TAG] | "CsvBySplit" >> beam.Partition(
+        transform.split_index, len(splits), splits
+    )
     header = transform.csv_header(names)
     for index, split in enumerate(splits):
         _ = (
             by_split[index]
             | f"Serialized[{split}]" >> beam.Values()
-            | f"Write[{split}]" >> beam.io.Write(GzipTFRecordSink(
-                os.path.join(output_uri, f"Split-{split}", TFRECORD_PREFIX),
-                num_shards=settings.output.num_shards,
-                compression_engine=settings.output.compression_engine,
-                compression_level=settings.output.compression_level,
-            ))
+            | f"Write[{split}]"
+            >> beam.io.Write(
+                GzipTFRecordSink(
+                    os.path.join(output_uri, f"Split-{split}", TFRECORD_PREFIX),
+                    num_shards=settings.output.num_shards,
+                    compression_engine=settings.output.compression_engine,
+                    compression_level=settings.output.compression_level,
+                )
+            )
         )
         _ = (
             csv_by_split[index]
             | f"CsvRows[{split}]" >> beam.Values()
-            | f"WriteCsv[{split}]" >> beam.io.WriteToText(
-                os.path.join(output_uri, FEATURES_CSV.format(split=split)), num_shards=1, shard_name_template="",
-                header=header)
+            | f"WriteCsv[{split}]"
+            >> beam.io.WriteToText(
+                os.path.join(output_uri, FEATURES_CSV.format(split=split)),
+                num_shards=1,
+                shard_name_template="",
+                header=header,
+            )
         )
     _ = (
-        (inputs | "CountIn" >> beam.Map(transform.tally_key, "examples_in"),
-         results.examples | "CountOut" >> beam.Map(transform.tally_key, "examples_out"),
-         results[transform.QUARANTINE_TAG] | "CountQuarantined" >> beam.Map(transform.quarantine_tally_key))
+        (
+            inputs | "CountIn" >> beam.Map(transform.tally_key, "examples_in"),
+            results.examples | "CountOut" >> beam.Map(transform.tally_key, "examples_out"),
+            results[transform.QUARANTINE_TAG] | "CountQuarantined" >> beam.Map(transform.quarantine_tally_key),
+        )
         | "AllTallies" >> beam.Flatten()
         | "Tally" >> beam.combiners.Count.PerElement()
         | "TallyJson" >> beam.Map(transform.tally_json)
         | "WriteTallies" >> beam.io.WriteToText(os.path.join(output_uri, _COUNTS), num_shards=1, shard_name_template="")
     )
     _ = results[transform.QUARANTINE_TAG] | "WriteQuarantine" >> beam.io.WriteToText(
-        os.path.join(output_uri, _QUARANTINE_PARTS), num_shards=1, shard_name_template="")
+        os.path.join(output_uri, _QUARANTINE_PARTS), num_shards=1, shard_name_template=""
+    )
 
 
 # -- progress, summary and files --------------------------------------------------------------------------
 class ProgressLog:
     """Logs examples done per split every `every_seconds`, from the workers' count files (see
-    components/audio_example_gen/progress.py: Beam's DirectRunner shows its workers' logs and metrics only
+    components/progress.py: Beam's DirectRunner shows its workers' logs and metrics only
     at the end). Totals come from AudioExampleGen's summary.json when the input has one."""
 
     def __init__(self, directory: str, splits: list[str], totals: dict[str, int], every_seconds: float = 10.0):
@@ -283,7 +338,7 @@ class ProgressLog:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "ProgressLog":
+    def __enter__(self) -> ProgressLog:
         for split in self._splits:
             os.makedirs(os.path.join(self._directory, split), exist_ok=True)
         self._started = time.monotonic()
@@ -310,15 +365,30 @@ class ProgressLog:
             self._log()
 
 
-def summarise(tallies: list[list], quarantine: list[dict], splits: list[str], settings: TransformSettings,
-              upstream: dict[str, int], written: dict[str, int], csv: dict[str, int]) -> dict:
+def summarise(
+    tallies: list[list],
+    quarantine: list[dict],
+    splits: list[str],
+    settings: TransformSettings,
+    upstream: dict[str, int],
+    written: dict[str, int],
+    csv: dict[str, int],
+) -> dict:
     """Per split: examples_upstream (what the input artifact recorded), examples_in (what Beam read),
     examples_out (what the transform emitted), examples_written (records counted in the written files),
     csv_rows (data rows in features_<split>.csv), quarantined."""
-    per_split = {s: {"examples_upstream": upstream[s], "examples_in": 0, "examples_out": 0,
-                     "examples_written": written[s], "csv_rows": csv[s], "quarantined": 0,
-                     "quarantined_by_reason": {}}
-                 for s in splits}
+    per_split = {
+        s: {
+            "examples_upstream": upstream[s],
+            "examples_in": 0,
+            "examples_out": 0,
+            "examples_written": written[s],
+            "csv_rows": csv[s],
+            "quarantined": 0,
+            "quarantined_by_reason": {},
+        }
+        for s in splits
+    }
     for kind, split, reason, count in tallies:
         entry = per_split[split]
         if kind == "quarantined":
@@ -334,9 +404,14 @@ def summarise(tallies: list[list], quarantine: list[dict], splits: list[str], se
         ledger.EXAMPLES_WRITTEN: dict(written),
         # Per split: read = upstream's record = written + quarantined = emitted + quarantined, and the
         # quarantine file holds every quarantined example.
-        "reconciles": all(e["examples_upstream"] == e["examples_in"] == e["examples_out"] + e["quarantined"]
-                          == e["examples_written"] + e["quarantined"] == e["csv_rows"] + e["quarantined"]
-                          for e in per_split.values())
+        "reconciles": all(
+            e["examples_upstream"]
+            == e["examples_in"]
+            == e["examples_out"] + e["quarantined"]
+            == e["examples_written"] + e["quarantined"]
+            == e["csv_rows"] + e["quarantined"]
+            for e in per_split.values()
+        )
         and len(quarantine) == totals["quarantined"],
         "quarantined_by_reason": dict(by_reason.most_common()),
         "engineered_preset": settings.engineered_preset,

@@ -1,5 +1,6 @@
 """The executor end to end in Beam: AudioExampleGen examples of real music in, transformed examples out,
 with every unusable example (silent, too short, mislabelled, malformed, wrong length) in the quarantine."""
+
 import glob
 import json
 import os
@@ -14,24 +15,30 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from components.audio_example_gen import features as source
 from components.audio_example_gen.ingest import process_item
 from components.audio_example_gen.sources import SourceItem
+from components.featurizer import build_featurizer, load_featurizer
+from components.formats import examples as source
 from components.spectrogram_transform import engineered, executor, features
-from components.spectrogram_transform.featurizer import build_featurizer, load_featurizer
 from pipeline import component_settings
 from pipeline.config import load_config
-from tests import factories
+from tests.helpers import factories
 
 # 1 s examples and the quick preset keep the run short; the fma preset has its own tests.
-OVERRIDES = ["audio.segment_seconds=1.0", "audio.min_duration_seconds=0", "transform.engineered_preset=quick",
-             "transform.batch_size=4", "transform.min_seconds=0.5"]
+OVERRIDES = [
+    "audio.segment_seconds=1.0",
+    "audio.min_duration_seconds=0",
+    "transform.engineered_preset=quick",
+    "transform.batch_size=4",
+    "transform.min_seconds=0.5",
+]
 
 
 def _ingest(path, track_id, genre, config, split) -> list[bytes]:
     """AudioExampleGen's own worker code on one file: the examples it would write."""
-    item = SourceItem(str(path), os.path.basename(path), track_id, 7000 + track_id, genre,
-                      config.genres.index(genre), split)
+    item = SourceItem(
+        str(path), os.path.basename(path), track_id, 7000 + track_id, genre, config.genres.index(genre), split
+    )
     outcome, examples = process_item(item, component_settings.ingest_settings(config))
     assert outcome.status == "ok", outcome
     return examples
@@ -52,7 +59,7 @@ def _inputs(tmp_path, config):
     """{split: serialized examples} (good ones first) and {(track id, segment): expected reason}."""
     music_then_silence = tmp_path / "music_then_silence.wav"
     clip, rate = sf.read(str(factories.DRUM_BASS), dtype="float32")
-    sf.write(str(music_then_silence), np.concatenate([clip[5 * rate: 7 * rate], np.zeros(rate, np.float32)]), rate)
+    sf.write(str(music_then_silence), np.concatenate([clip[5 * rate : 7 * rate], np.zeros(rate, np.float32)]), rate)
     short = factories.write_audio(tmp_path / "short.wav", seconds=0.3, rate=22050, channels=1, fmt="WAV")
     padded = factories.write_audio(tmp_path / "padded.wav", seconds=0.7, rate=22050, channels=1, fmt="WAV", freq=330)
     half_second = load_config(overrides=[*OVERRIDES, "audio.segment_seconds=0.5"])
@@ -65,8 +72,13 @@ def _inputs(tmp_path, config):
     train.append(_edited(train[0], **{source.GENRE: b"Rock", source.TRACK_ID: 4}))
     train.append(b"this is not a tf.Example")
     train.append(_ingest(factories.DRUM_BASS, 5, "Electronic", half_second, "train")[0])
-    expected = {(2, 2): "silent", (3, 0): "too_short", (4, 0): "label_mismatch", (None, None): "bad_example",
-                (5, 0): "wrong_shape"}
+    expected = {
+        (2, 2): "silent",
+        (3, 0): "too_short",
+        (4, 0): "label_mismatch",
+        (None, None): "bad_example",
+        (5, 0): "wrong_shape",
+    }
     splits = {
         "train": train,
         "eval": _ingest(factories.VIBE_ACE, 6, "Instrumental", config, "eval")[10:12],
@@ -100,8 +112,13 @@ def audio_schema(skip=()) -> schema_pb2.Schema:
         if name in skip:
             continue
         feature = schema.feature.add(name=name)
-        feature.type = (schema_pb2.INT if name in source.INT_FEATURES else
-                        schema_pb2.FLOAT if name in source.FLOAT_FEATURES else schema_pb2.BYTES)
+        feature.type = (
+            schema_pb2.INT
+            if name in source.INT_FEATURES
+            else schema_pb2.FLOAT
+            if name in source.FLOAT_FEATURES
+            else schema_pb2.BYTES
+        )
     return schema
 
 
@@ -121,12 +138,17 @@ def run_executor(tmp_path, splits, config, schema=None, recorded=None, beam_args
     os.makedirs(featurizer.uri)
     context = base_beam_executor.BaseBeamExecutor.Context(
         beam_pipeline_args=beam_args or ["--direct_num_workers=1", "--direct_running_mode=in_memory"],
-        tmp_dir=str(tmp_path / "tmp"), unique_id="test")
+        tmp_dir=str(tmp_path / "tmp"),
+        unique_id="test",
+    )
     executor.Executor(context).Do(
-        {executor.EXAMPLES_KEY: [examples],
-         executor.SCHEMA_KEY: [_schema_artifact(tmp_path / "schema", schema or audio_schema())]},
+        {
+            executor.EXAMPLES_KEY: [examples],
+            executor.SCHEMA_KEY: [_schema_artifact(tmp_path / "schema", schema or audio_schema())],
+        },
         {executor.TRANSFORMED_EXAMPLES_KEY: [transformed], executor.FEATURIZER_KEY: [featurizer]},
-        {executor.TRANSFORM_CONFIG_KEY: component_settings.transform_settings(config).model_dump_json()})
+        {executor.TRANSFORM_CONFIG_KEY: component_settings.transform_settings(config).model_dump_json()},
+    )
     return transformed, featurizer
 
 
@@ -160,8 +182,12 @@ def test_outputs_same_splits_with_the_contracted_features(run):
         records = read_split(transformed, split)
         assert records
         for example in records:
-            assert set(example.features.feature) == {*features.PASSTHROUGH, features.LOG_MEL, features.MEL_IMAGE,
-                                                     features.ENGINEERED}
+            assert set(example.features.feature) == {
+                *features.PASSTHROUGH,
+                features.LOG_MEL,
+                features.MEL_IMAGE,
+                features.ENGINEERED,
+            }
             assert len(_value(example, features.LOG_MEL)) == frames * mels
             assert len(_value(example, features.MEL_IMAGE)[0]) == 224 * 224 * 3
             assert len(_value(example, features.ENGINEERED)) == len(names)
@@ -174,8 +200,10 @@ def test_spectra_are_the_exported_featurizers_and_passthrough_is_copied(run):
     config, splits, _, transformed, featurizer = run
     exported = load_featurizer(featurizer.uri)
     in_memory = build_featurizer(exported.settings)
-    inputs = {(_value(e, source.TRACK_ID)[0], _value(e, source.SEGMENT_INDEX)[0]): e
-              for e in map(tf.train.Example.FromString, splits["eval"])}
+    inputs = {
+        (_value(e, source.TRACK_ID)[0], _value(e, source.SEGMENT_INDEX)[0]): e
+        for e in map(tf.train.Example.FromString, splits["eval"])
+    }
     for example in read_split(transformed, "eval"):
         key = (_value(example, source.TRACK_ID)[0], _value(example, source.SEGMENT_INDEX)[0])
         original = inputs[key]
@@ -197,9 +225,10 @@ def test_engineered_features_describe_the_audio_not_its_zero_padding(run):
     (padded,) = [e for e in read_split(transformed, "train") if _value(e, source.TRACK_ID)[0] == 8]
     waveform = source.decode_waveform(_value(padded, source.AUDIO)[0]).numpy()
     content = int(round(0.7 * 22050))
-    assert not np.any(waveform[content:]) and np.all(waveform[content - 100: content] != 0)
-    np.testing.assert_allclose(_value(padded, features.ENGINEERED), engineered.compute(waveform[:content], 22050, "quick"),
-                               rtol=1e-6)
+    assert not np.any(waveform[content:]) and np.all(waveform[content - 100 : content] != 0)
+    np.testing.assert_allclose(
+        _value(padded, features.ENGINEERED), engineered.compute(waveform[:content], 22050, "quick"), rtol=1e-6
+    )
     assert not np.allclose(_value(padded, features.ENGINEERED), engineered.compute(waveform, 22050, "quick"), rtol=1e-3)
     # The spectra keep the whole fixed-length waveform: serving sees the same length.
     assert len(_value(padded, features.LOG_MEL)) == (1 + 22050 // 512) * 128
@@ -222,7 +251,7 @@ def test_every_unusable_example_is_quarantined_and_counts_reconcile(run):
         entry = summary["splits"][split]
         assert entry["examples_in"] == len(records) == entry["examples_out"] + entry["quarantined"]
         assert entry["examples_out"] == len(read_split(transformed, split))
-    assert summary["splits"]["train"]["quarantined_by_reason"] == {r: 1 for r in expected.values()}
+    assert summary["splits"]["train"]["quarantined_by_reason"] == dict.fromkeys(expected.values(), 1)
     assert transformed.get_int_custom_property("quarantined") == len(expected)
     assert summary["engineered_preset"] == "quick" and summary["engineered_features"] == 308
     # No scratch files left beside the outputs.
@@ -241,8 +270,10 @@ def test_counts_are_checked_against_what_upstream_recorded_not_what_was_read(tmp
     with pytest.raises(LedgerMismatch) as error:
         run_executor(tmp_path, {"train": good, "eval": other}, config, recorded={"train": 4, "eval": 1})
     message = str(error.value)
-    assert f"SpectrogramTransform, split 'train': read 3 examples, but AudioExampleGen {tmp_path / 'examples'} " \
-           "recorded 4 (1 missing)" in message
+    assert (
+        f"SpectrogramTransform, split 'train': read 3 examples, but AudioExampleGen {tmp_path / 'examples'} "
+        "recorded 4 (1 missing)" in message
+    )
     assert str(tmp_path / "transformed") in message and "'eval'" not in message
     with open(tmp_path / "transformed" / features.SUMMARY_FILE) as f:
         summary = json.load(f)
@@ -261,8 +292,11 @@ def test_recorded_counts_that_match_pass_and_are_passed_on(tmp_path):
     assert summary["reconciles"] is True
     assert summary["upstream"] == f"AudioExampleGen {tmp_path / 'examples'}"
     assert summary["examples_written"] == {"train": 3}
-    assert [(e["what"].split(" ")[0], e["balanced"]) for e in summary["ledger"]] == [("read", True), ("wrote", True),
-                                                                                      ("wrote", True)]
+    assert [(e["what"].split(" ")[0], e["balanced"]) for e in summary["ledger"]] == [
+        ("read", True),
+        ("wrote", True),
+        ("wrote", True),
+    ]
     assert summary["splits"]["train"]["csv_rows"] == 3
 
 
@@ -317,7 +351,7 @@ def test_examples_of_another_length_fail_before_any_work(tmp_path):
 
 def _worker(tmp_path, config, featurizer_config=None):
     """The DoFn as a Beam worker sets it up, without Beam."""
-    from components.spectrogram_transform.featurizer import export_featurizer
+    from components.featurizer import export_featurizer
     from components.spectrogram_transform.transform import TransformBatch
 
     settings = component_settings.transform_settings(config)

@@ -9,6 +9,7 @@ afresh for the inputs the pipeline gives, after which workers only read the cach
 
     python -m components.spectrogram_transform.numba_cache
 """
+
 from __future__ import annotations
 
 import glob
@@ -25,8 +26,11 @@ def librosa_cache_files() -> list[str]:
     import librosa
 
     root = os.path.dirname(librosa.__file__)
-    return sorted(path for pattern in NUMBA_CACHE_PATTERNS
-                  for path in glob.glob(os.path.join(root, "**", "__pycache__", pattern), recursive=True))
+    return sorted(
+        path
+        for pattern in NUMBA_CACHE_PATTERNS
+        for path in glob.glob(os.path.join(root, "**", "__pycache__", pattern), recursive=True)
+    )
 
 
 def warm(sample_rate: int = 22050, seconds: float = 3.0) -> list[str]:

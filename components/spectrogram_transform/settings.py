@@ -1,14 +1,15 @@
 """SpectrogramTransform's settings: the `transform` section of the pipeline configuration (with its defaults;
 the spectrogram itself is featurizer.SpectrogramConfig), and TransformSettings, what the executor receives
 as one typed JSON execution property."""
+
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.featurizer import SpectrogramConfig, SpectrogramSettings
 from components.settings_base import GzipOutput, TFRecordOutput
-from components.spectrogram_transform.featurizer import SpectrogramConfig, SpectrogramSettings
 
 
 class TransformConfig(GzipOutput):

@@ -5,23 +5,24 @@ The log-mel and the image come from the exported featurizer SavedModel (loaded o
 so the training examples hold exactly what the served model computes from the same waveform. Every
 example ends as one output example or one quarantine record; nothing is dropped silently.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
 import os
-from typing import Iterable, Iterator, Optional, Union
+from collections.abc import Iterable, Iterator
+from typing import Optional, Union
 
 import apache_beam as beam
 import numpy as np
 
-from components.audio_example_gen import features as source
-from components.audio_example_gen.audio import from_pcm16
-from components.audio_example_gen.features import length_delimited_field
-from components.audio_example_gen.progress import ProgressReporter
+from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, load_featurizer
+from components.formats import examples as source
+from components.formats.examples import from_pcm16, length_delimited_field
+from components.progress import ProgressReporter
 from components.spectrogram_transform import engineered, features
-from components.spectrogram_transform.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, load_featurizer
 from components.spectrogram_transform.settings import TransformSettings
 
 QUARANTINE_TAG = "quarantine"
@@ -83,15 +84,22 @@ def _scalar(example, name: str):
 def _identity(split: str, example) -> dict:
     """Track id, segment and path of an example for its quarantine record, as far as it has them."""
     found = {}
-    for key, name in (("track_id", source.TRACK_ID), ("segment_index", source.SEGMENT_INDEX),
-                      ("source_path", source.SOURCE_PATH)):
+    for key, name in (
+        ("track_id", source.TRACK_ID),
+        ("segment_index", source.SEGMENT_INDEX),
+        ("source_path", source.SOURCE_PATH),
+    ):
         try:
             value = _scalar(example, name)
             found[key] = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else int(value)
         except (AttributeError, IndexError, KeyError, TypeError, ValueError):
             pass
-    return {"split": split, "track_id": found.get("track_id"), "segment_index": found.get("segment_index"),
-            "source_path": found.get("source_path", "")}
+    return {
+        "split": split,
+        "track_id": found.get("track_id"),
+        "segment_index": found.get("segment_index"),
+        "source_path": found.get("source_path", ""),
+    }
 
 
 def _quarantine(split: str, example, reason: str, detail: str) -> QuarantineRecord:
@@ -135,15 +143,23 @@ def prepare(split: str, serialized: bytes, settings: TransformSettings) -> Union
     label, genre = int(_scalar(example, source.LABEL)), _scalar(example, source.GENRE).decode("utf-8", "replace")
     if not 0 <= label < len(settings.genres) or settings.genres[label] != genre:
         expected = settings.genres[label] if 0 <= label < len(settings.genres) else "out of range"
-        return _quarantine(split, example, Reason.LABEL_MISMATCH,
-                           f"label {label} ({expected}) but genre {genre!r}; genres: {list(settings.genres)}")
+        return _quarantine(
+            split,
+            example,
+            Reason.LABEL_MISMATCH,
+            f"label {label} ({expected}) but genre {genre!r}; genres: {list(settings.genres)}",
+        )
     spec = settings.featurizer
     rate = int(_scalar(example, source.SAMPLE_RATE))
     audio = _scalar(example, source.AUDIO)
     if rate != spec.sample_rate or len(audio) != 2 * spec.num_samples:
-        return _quarantine(split, example, Reason.WRONG_SHAPE,
-                           f"{len(audio) // 2} samples at {rate} Hz; the featurizer takes {spec.num_samples} "
-                           f"at {spec.sample_rate} Hz (audio.sample_rate and the example length must match ingestion)")
+        return _quarantine(
+            split,
+            example,
+            Reason.WRONG_SHAPE,
+            f"{len(audio) // 2} samples at {rate} Hz; the featurizer takes {spec.num_samples} "
+            f"at {spec.sample_rate} Hz (audio.sample_rate and the example length must match ingestion)",
+        )
     if source.PADDED_SECONDS in example.features.feature:
         padded = _scalar(example, source.PADDED_SECONDS)
         if not np.isfinite(padded) or padded < 0:
@@ -153,9 +169,13 @@ def prepare(split: str, serialized: bytes, settings: TransformSettings) -> Union
         return _quarantine(split, example, Reason.SILENT, "every sample is 0")
     content = content_samples(example, waveform, spec.sample_rate)
     if content < settings.min_seconds * spec.sample_rate:
-        return _quarantine(split, example, Reason.TOO_SHORT,
-                           f"{content / spec.sample_rate:.2f} s of audio before the padding, under "
-                           f"transform.min_seconds = {settings.min_seconds:g} s")
+        return _quarantine(
+            split,
+            example,
+            Reason.TOO_SHORT,
+            f"{content / spec.sample_rate:.2f} s of audio before the padding, under "
+            f"transform.min_seconds = {settings.min_seconds:g} s",
+        )
     return Prepared(split, example, waveform, content)
 
 
@@ -165,7 +185,8 @@ def _float_list(values: np.ndarray):
     from tensorflow.core.example import feature_pb2
 
     return feature_pb2.FloatList.FromString(
-        length_delimited_field(1, np.ascontiguousarray(values, dtype="<f4").tobytes()))
+        length_delimited_field(1, np.ascontiguousarray(values, dtype="<f4").tobytes())
+    )
 
 
 def build_output(prepared: Prepared, log_mel: np.ndarray, image: np.ndarray, vector: np.ndarray) -> bytes:
@@ -189,8 +210,12 @@ def csv_row(prepared: Prepared, vector: np.ndarray) -> str:
 def csv_header(names: list[str]) -> str:
     """FMA's features.csv header: feature / statistics / number rows, then the index name row."""
     parts = [name.split("/") for name in names]
-    rows = [["feature", *(p[0] for p in parts)], ["statistics", *(p[1] for p in parts)],
-            ["number", *(p[2] for p in parts)], ["track_id", *([""] * len(parts))]]
+    rows = [
+        ["feature", *(p[0] for p in parts)],
+        ["statistics", *(p[1] for p in parts)],
+        ["number", *(p[2] for p in parts)],
+        ["track_id", *([""] * len(parts))],
+    ]
     return "\n".join(",".join(row) for row in rows)
 
 
@@ -269,10 +294,14 @@ class TransformBatch(beam.DoFn):
         log_mel, image = spectra
         try:
             if not np.all(np.isfinite(log_mel)):
-                return rejected(Reason.NON_FINITE_FEATURES, f"{np.count_nonzero(~np.isfinite(log_mel))} non-finite "
-                                                            "log-mel values")
-            vector = engineered.compute(prepared.waveform[: prepared.content_samples],
-                                        self._settings.featurizer.sample_rate, self._settings.engineered_preset)
+                return rejected(
+                    Reason.NON_FINITE_FEATURES, f"{np.count_nonzero(~np.isfinite(log_mel))} non-finite log-mel values"
+                )
+            vector = engineered.compute(
+                prepared.waveform[: prepared.content_samples],
+                self._settings.featurizer.sample_rate,
+                self._settings.engineered_preset,
+            )
             return build_output(prepared, log_mel, image, vector), csv_row(prepared, vector)
         except engineered.EngineeredFeatureError as e:
             return rejected(e.reason, str(e))

@@ -1,4 +1,5 @@
 """VersionedPusher component: spec and channels."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,11 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.standard_component_specs import EXAMPLES_KEY, MODEL_BLESSING_KEY, MODEL_KEY, PUSHED_MODEL_KEY
 from tfx.types.system_executions import Deploy
 
 from components.versioned_pusher import executor
-from components.versioned_pusher.executor import (
-    DESTINATION_KEY, EXAMPLES_KEY, MANIFEST_CONTEXT_KEY, MODEL_BLESSING_KEY, MODEL_KEY, PUSHED_MODEL_KEY)
+from components.versioned_pusher.executor import DESTINATION_KEY, MANIFEST_CONTEXT_KEY
 
 
 class VersionedPusherSpec(types.ComponentSpec):
@@ -41,13 +42,20 @@ class VersionedPusher(base_component.BaseComponent):
     SPEC_CLASS = VersionedPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel, destination: str,
-                 manifest_context: dict[str, Any], examples: Optional[types.BaseChannel] = None):
+    def __init__(
+        self,
+        model: types.BaseChannel,
+        model_blessing: types.BaseChannel,
+        destination: str,
+        manifest_context: dict[str, Any],
+        examples: Optional[types.BaseChannel] = None,
+    ):
         if not destination:
             raise ValueError("VersionedPusher needs a destination: a local directory or gs://bucket/path")
         if "config" not in manifest_context:
-            raise ValueError('manifest_context must hold "config" (the PipelineConfig as JSON), recorded in every '
-                             "manifest")
+            raise ValueError(
+                'manifest_context must hold "config" (the PipelineConfig as JSON), recorded in every manifest'
+            )
         spec = VersionedPusherSpec(
             model=model,
             model_blessing=model_blessing,

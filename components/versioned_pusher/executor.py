@@ -6,6 +6,7 @@ unix-second version exists, and its io_utils.copy_dir deletes an existing target
 atomically before writing (see `push`), it does not publish a model the destination already holds, and it
 does not copy the model a second time into the PushedModel artifact: that artifact gets push_result.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,25 +14,24 @@ import logging
 import os
 import socket
 import uuid
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import tensorflow as tf
 from tfx.components.util import model_utils
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
+from tfx.types.standard_component_specs import EXAMPLES_KEY, MODEL_BLESSING_KEY, MODEL_KEY, PUSHED_MODEL_KEY
 from tfx.utils import path_utils
 
-from components.blessing_evaluator import results
-from components.blessing_evaluator.results import DECISION_FILE
+from components.formats import blessing as decisions
+from components.formats.blessing import DECISION_FILE
+from components.formats.serving import NotAServingModel, load_serving_model
 from components.json_files import write_json
 from components.versioned_pusher import versions
-from components.versioned_pusher.versions import PUSH_RESULT_FILE
 from components.versioned_pusher.manifest import build_manifest, data_fingerprint, utc_now
+from components.versioned_pusher.versions import PUSH_RESULT_FILE
 
-MODEL_KEY = "model"
-MODEL_BLESSING_KEY = "model_blessing"
-EXAMPLES_KEY = "examples"
-PUSHED_MODEL_KEY = "pushed_model"
 DESTINATION_KEY = "destination"
 MANIFEST_CONTEXT_KEY = "manifest_context"
 
@@ -57,11 +57,14 @@ class Executor(base_executor.BaseExecutor):
 
         if not model_utils.is_model_blessed(blessing):
             reasons = (decision or {}).get("reasons") or ["the blessing's custom property `blessed` is not 1"]
-            _log.info("Pusher: model %s is not blessed, nothing pushed to %s: %s", model.uri, destination,
-                      "; ".join(reasons))
+            _log.info(
+                "Pusher: model %s is not blessed, nothing pushed to %s: %s", model.uri, destination, "; ".join(reasons)
+            )
             pushed_model.set_int_custom_property(PUSHED_PROPERTY, 0)
-            write_json(os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
-                        {"pushed": False, "destination": destination, "reasons": reasons})
+            write_json(
+                os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
+                {"pushed": False, "destination": destination, "reasons": reasons},
+            )
             return
 
         serving_dir = serving_model_dir(model)
@@ -71,21 +74,44 @@ class Executor(base_executor.BaseExecutor):
         if already:
             # One model, one version: a model already at the destination (the same content digest, whichever
             # version holds it, newest or not) is not published again; this push points at that version.
-            _log.info("Pusher: %s is already pushed to %s as version %d (model_digest %s); nothing copied",
-                      model.uri, destination, pushed.version, digest["sha256"])
+            _log.info(
+                "Pusher: %s is already pushed to %s as version %d (model_digest %s); nothing copied",
+                model.uri,
+                destination,
+                pushed.version,
+                digest["sha256"],
+            )
         else:
-            pushed = push(serving_dir, destination,
-                          _manifest_builder(model, serving_dir, blessing, decision, examples, context), digest=digest)
+            pushed = push(
+                serving_dir,
+                destination,
+                _manifest_builder(model, serving_dir, blessing, decision, examples, context),
+                digest=digest,
+            )
         pushed_model.set_int_custom_property(PUSHED_PROPERTY, 1)
         pushed_model.set_string_custom_property(DESTINATION_PROPERTY, pushed.model_dir)
         pushed_model.set_string_custom_property(VERSION_PROPERTY, str(pushed.version))
-        write_json(os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
-                    {"pushed": True, "already_pushed": already, "destination": destination,
-                     "version": pushed.version, "model_dir": pushed.model_dir, "manifest_path": pushed.manifest_path,
-                     "manifest": pushed.manifest, "reasons": []})
+        write_json(
+            os.path.join(pushed_model.uri, PUSH_RESULT_FILE),
+            {
+                "pushed": True,
+                "already_pushed": already,
+                "destination": destination,
+                "version": pushed.version,
+                "model_dir": pushed.model_dir,
+                "manifest_path": pushed.manifest_path,
+                "manifest": pushed.manifest,
+                "reasons": [],
+            },
+        )
         if not already:
-            _log.info("Pusher: pushed %s as version %d: %s (manifest %s)", model.uri, pushed.version,
-                      pushed.model_dir, pushed.manifest_path)
+            _log.info(
+                "Pusher: pushed %s as version %d: %s (manifest %s)",
+                model.uri,
+                pushed.version,
+                pushed.model_dir,
+                pushed.manifest_path,
+            )
 
 
 def version_holding(destination: str, digest: dict) -> Optional[versions.PushedVersion]:
@@ -104,8 +130,9 @@ def version_holding(destination: str, digest: dict) -> Optional[versions.PushedV
     return None
 
 
-def _manifest_builder(model, serving_dir: str, blessing, decision: Optional[dict], examples,
-                      context: dict) -> Callable[[int], dict]:
+def _manifest_builder(
+    model, serving_dir: str, blessing, decision: Optional[dict], examples, context: dict
+) -> Callable[[int], dict]:
     """The manifest of a new version, given its number. Built only when a version is pushed: it loads the
     model (which proves it loads before anything is copied) and lists the examples."""
     notes = []
@@ -120,17 +147,27 @@ def _manifest_builder(model, serving_dir: str, blessing, decision: Optional[dict
         "current_model_id": _int_property(blessing, "current_model_id"),
     }
     info = read_model_info(serving_dir)
-    fingerprint = (data_fingerprint(examples.uri, artifact_utils.decode_split_names(examples.split_names))
-                   if examples is not None else None)
-    return lambda version: build_manifest(version=version, serving_info=info, decision=decision,
-                                          blessing=blessing_summary, fingerprint=fingerprint, context=context,
-                                          source_model_uri=model.uri, notes=notes)
+    fingerprint = (
+        data_fingerprint(examples.uri, artifact_utils.decode_split_names(examples.split_names))
+        if examples is not None
+        else None
+    )
+    return lambda version: build_manifest(
+        version=version,
+        serving_info=info,
+        decision=decision,
+        blessing=blessing_summary,
+        fingerprint=fingerprint,
+        context=context,
+        source_model_uri=model.uri,
+        notes=notes,
+    )
 
 
 def read_decision(blessing_uri: str) -> Optional[dict]:
     """The BlessingEvaluator's decision.json, or None for a blessing some other Evaluator wrote."""
     try:
-        return results.read_decision(blessing_uri)
+        return decisions.read_decision(blessing_uri)
     except FileNotFoundError:
         return None
 
@@ -140,22 +177,26 @@ def serving_model_dir(model) -> str:
     if not tf.io.gfile.exists(os.path.join(directory, versions.SAVED_MODEL_FILE)):
         raise FileNotFoundError(
             f"no serving model in the Model artifact {model.uri}: expected a SavedModel at {directory} (the "
-            "Trainer's run_fn exports it to fn_args.serving_model_dir); nothing was pushed")
+            "Trainer's run_fn exports it to fn_args.serving_model_dir); nothing was pushed"
+        )
     return directory
 
 
 def read_model_info(serving_dir: str) -> dict:
     """read_serving_info of the model; loading it also proves the SavedModel loads before it is pushed."""
-    from components.keras_trainer.serving import NotAServingModel, load_serving_model
-
     try:
         return load_serving_model(serving_dir)[1]
     except NotAServingModel as e:
         raise NotAServingModel(f"{e}; nothing was pushed") from e
 
 
-def push(serving_dir: str, destination: str, manifest_for: Callable[[int], dict], digest: Optional[dict] = None,
-         push_id: Optional[str] = None) -> versions.PushedVersion:
+def push(
+    serving_dir: str,
+    destination: str,
+    manifest_for: Callable[[int], dict],
+    digest: Optional[dict] = None,
+    push_id: Optional[str] = None,
+) -> versions.PushedVersion:
     """Publish the SavedModel as a new version; never touches what another push wrote.
 
     1. Claim a number: create `<version>.claim.json` (holding this push's id) with create-if-absent, the
@@ -177,14 +218,15 @@ def push(serving_dir: str, destination: str, manifest_for: Callable[[int], dict]
         _copy_saved_model(serving_dir, target, created)
         copied = versions.model_digest(target)
         if copied["sha256"] != digest["sha256"]:
-            raise RuntimeError(f"the copy in {target} does not match the model in {serving_dir} (model_digest "
-                               f"{copied['sha256']} != {digest['sha256']})")
+            raise RuntimeError(
+                f"the copy in {target} does not match the model in {serving_dir} (model_digest "
+                f"{copied['sha256']} != {digest['sha256']})"
+            )
         manifest = {**manifest_for(version), "model_digest": digest, "push_id": push_id}
         if not _create_owned(manifest_path, manifest, push_id):
             raise RuntimeError(f"{manifest_path} already exists, written by another push")
     except BaseException:
-        _log.error("Pusher: push %s to %s failed; removing what it wrote for version %d", push_id, destination,
-                   version)
+        _log.error("Pusher: push %s to %s failed; removing what it wrote for version %d", push_id, destination, version)
         _remove_own(created, versions.claim_path(destination, version))
         raise
     return versions.PushedVersion(version, target, manifest_path, manifest)
@@ -205,8 +247,13 @@ def _claim_version(destination: str, push_id: str) -> int:
     """A version number whose claim this push created, and under which nothing exists yet."""
     for _ in range(_CLAIM_ATTEMPTS):
         version = versions.next_version(destination)
-        claim = {"push_id": push_id, "version": version, "claimed_at": utc_now(), "host": socket.gethostname(),
-                 "pid": os.getpid()}
+        claim = {
+            "push_id": push_id,
+            "version": version,
+            "claimed_at": utc_now(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
         if not _create_owned(versions.claim_path(destination, version), claim, push_id):
             continue  # another push claimed it first
         if {str(version), f"{version}{versions.MANIFEST_SUFFIX}"} & set(versions.listdir(destination)):
@@ -221,7 +268,7 @@ def _copy_saved_model(source: str, target: str, created: list) -> None:
     last = []
     for directory, _, names in tf.io.gfile.walk(source):
         # walk yields directories prefixed by `source` (os.path.relpath would mangle gs:// URLs).
-        relative = directory[len(source.rstrip("/")):].strip("/")
+        relative = directory[len(source.rstrip("/")) :].strip("/")
         destination_dir = versions.join(target, relative) if relative else target
         if not tf.io.gfile.exists(destination_dir):
             tf.io.gfile.makedirs(destination_dir)

@@ -1,4 +1,5 @@
 """The pusher executor on a real trained model (the session fixture `trained`)."""
+
 import json
 import os
 import shutil
@@ -6,15 +7,27 @@ import time
 
 import pytest
 
-import pipeline  # noqa: F401
 from components.versioned_pusher import versions
 from components.versioned_pusher.versions import PUSH_RESULT_FILE
-from components.versioned_pusher.testing import make_blessing, run_pusher
 from pipeline.config import load_config
+from tests.helpers.versioned_pusher import make_blessing, run_pusher
 
-MANIFEST_FIELDS = {"format_version", "version", "pushed_at", "model_family", "genres", "featurizer_settings",
-                   "metrics", "blessing", "data_fingerprint", "code_version", "config", "source_model_uri",
-                   "model_digest", "push_id"}
+MANIFEST_FIELDS = {
+    "format_version",
+    "version",
+    "pushed_at",
+    "model_family",
+    "genres",
+    "featurizer_settings",
+    "metrics",
+    "blessing",
+    "data_fingerprint",
+    "code_version",
+    "config",
+    "source_model_uri",
+    "model_digest",
+    "push_id",
+}
 
 
 def _model_uri(trained):
@@ -22,8 +35,11 @@ def _model_uri(trained):
 
 
 def _tree(directory):
-    return sorted((os.path.relpath(os.path.join(d, n), directory), os.path.getsize(os.path.join(d, n)))
-                  for d, _, names in os.walk(directory) for n in names)
+    return sorted(
+        (os.path.relpath(os.path.join(d, n), directory), os.path.getsize(os.path.join(d, n)))
+        for d, _, names in os.walk(directory)
+        for n in names
+    )
 
 
 def test_two_pushes_give_two_increasing_versions_with_manifests(trained, tiny_artifact, tmp_path):
@@ -40,8 +56,14 @@ def test_two_pushes_give_two_increasing_versions_with_manifests(trained, tiny_ar
     pushed = []
     for i, uri in enumerate(model_uris):
         blessing = make_blessing(str(tmp_path / f"blessing{i}"), True, uri, accuracy=0.8 + i / 100)
-        artifact = run_pusher(uri, blessing, destination, str(tmp_path / f"pushed{i}"),
-                              examples_uri=tiny_artifact["examples"], context=context)
+        artifact = run_pusher(
+            uri,
+            blessing,
+            destination,
+            str(tmp_path / f"pushed{i}"),
+            examples_uri=tiny_artifact["examples"],
+            context=context,
+        )
         pushed.append(artifact)
     listed = versions.list_versions(destination)
     assert [v.version for v in listed] == sorted({v.version for v in listed}) and len(listed) == 2
@@ -81,10 +103,12 @@ def test_two_pushes_give_two_increasing_versions_with_manifests(trained, tiny_ar
 
 def test_blessing_the_newest_pushed_model_again_publishes_no_duplicate(trained, tmp_path):
     model_uri, destination = _model_uri(trained), str(tmp_path / "serving")
-    first = run_pusher(model_uri, make_blessing(str(tmp_path / "b0"), True, model_uri), destination,
-                       str(tmp_path / "pushed0"))
-    again = run_pusher(model_uri, make_blessing(str(tmp_path / "b1"), True, model_uri), destination,
-                       str(tmp_path / "pushed1"))
+    first = run_pusher(
+        model_uri, make_blessing(str(tmp_path / "b0"), True, model_uri), destination, str(tmp_path / "pushed0")
+    )
+    again = run_pusher(
+        model_uri, make_blessing(str(tmp_path / "b1"), True, model_uri), destination, str(tmp_path / "pushed1")
+    )
     assert len(versions.list_versions(destination)) == 1
     assert again.get_int_custom_property("pushed") == 1
     assert again.get_string_custom_property("pushed_version") == first.get_string_custom_property("pushed_version")
@@ -96,8 +120,9 @@ def test_existing_version_directory_is_never_overwritten(trained, tmp_path):
     os.makedirs(os.path.join(destination, str(future)))
     with open(os.path.join(destination, str(future), "keep.txt"), "w") as f:
         f.write("not ours")
-    artifact = run_pusher(model_uri, make_blessing(str(tmp_path / "b"), True, model_uri), destination,
-                          str(tmp_path / "pushed"))
+    artifact = run_pusher(
+        model_uri, make_blessing(str(tmp_path / "b"), True, model_uri), destination, str(tmp_path / "pushed")
+    )
     version = int(artifact.get_string_custom_property("pushed_version"))
     assert version == future + 1
     assert os.listdir(os.path.join(destination, str(future))) == ["keep.txt"]
@@ -107,8 +132,12 @@ def test_existing_version_directory_is_never_overwritten(trained, tmp_path):
 
 def test_unblessed_model_is_not_pushed(trained, tmp_path):
     model_uri, destination = _model_uri(trained), str(tmp_path / "serving")
-    artifact = run_pusher(model_uri, make_blessing(str(tmp_path / "b"), False, model_uri, accuracy=0.21),
-                          destination, str(tmp_path / "pushed"))
+    artifact = run_pusher(
+        model_uri,
+        make_blessing(str(tmp_path / "b"), False, model_uri, accuracy=0.21),
+        destination,
+        str(tmp_path / "pushed"),
+    )
     assert artifact.get_int_custom_property("pushed") == 0
     assert not artifact.has_custom_property("pushed_version")
     assert not os.path.exists(destination)
@@ -133,8 +162,9 @@ def test_missing_serving_model_is_a_clear_error(tmp_path):
     os.makedirs(os.path.join(model_uri, "Format-Serving"))  # a Trainer that exported nothing
     destination = str(tmp_path / "serving")
     with pytest.raises(FileNotFoundError, match="no serving model in the Model artifact .*nothing was pushed"):
-        run_pusher(model_uri, make_blessing(str(tmp_path / "b"), True, model_uri), destination,
-                   str(tmp_path / "pushed"))
+        run_pusher(
+            model_uri, make_blessing(str(tmp_path / "b"), True, model_uri), destination, str(tmp_path / "pushed")
+        )
     assert versions.existing_versions(destination) == []
 
 
@@ -176,8 +206,13 @@ def test_a_model_already_pushed_is_not_pushed_again_even_when_not_the_newest(fak
     context = {"config": {}}
 
     def bless_and_push(uri, n):
-        return run_pusher(uri, make_blessing(str(tmp_path / f"b{n}"), True, uri), destination,
-                          str(tmp_path / f"pushed{n}"), context=context)
+        return run_pusher(
+            uri,
+            make_blessing(str(tmp_path / f"b{n}"), True, uri),
+            destination,
+            str(tmp_path / f"pushed{n}"),
+            context=context,
+        )
 
     v1 = bless_and_push(first, 0).get_string_custom_property("pushed_version")
     v2 = bless_and_push(second, 1).get_string_custom_property("pushed_version")
@@ -195,13 +230,23 @@ def test_a_model_already_pushed_is_not_pushed_again_even_when_not_the_newest(fak
 def test_a_tampered_version_does_not_count_as_holding_the_model(fake_info, tmp_path):
     destination = str(tmp_path / "serving")
     model = _fake_model(tmp_path / "m", b"1")
-    v1 = run_pusher(model, make_blessing(str(tmp_path / "b0"), True, model), destination, str(tmp_path / "p0"),
-                    context={"config": {}}).get_string_custom_property("pushed_version")
+    v1 = run_pusher(
+        model,
+        make_blessing(str(tmp_path / "b0"), True, model),
+        destination,
+        str(tmp_path / "p0"),
+        context={"config": {}},
+    ).get_string_custom_property("pushed_version")
     with open(os.path.join(destination, v1, "saved_model.pb"), "ab") as f:
         f.write(b"planted")
     with pytest.raises(versions.UnverifiedVersion, match=f"version {v1} .*do not match"):
         versions.verify_version(versions.newest_version(destination))
-    v2 = run_pusher(model, make_blessing(str(tmp_path / "b1"), True, model), destination, str(tmp_path / "p1"),
-                    context={"config": {}}).get_string_custom_property("pushed_version")
+    v2 = run_pusher(
+        model,
+        make_blessing(str(tmp_path / "b1"), True, model),
+        destination,
+        str(tmp_path / "p1"),
+        context={"config": {}},
+    ).get_string_custom_property("pushed_version")
     assert int(v2) > int(v1)
     versions.verify_version(versions.newest_version(destination))

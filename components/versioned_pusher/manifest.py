@@ -1,5 +1,6 @@
 """What a pushed version's manifest records beyond the model itself: which data it learned from (a
 fingerprint of the Examples artifact) and which code built it (package version and git commit)."""
+
 from __future__ import annotations
 
 import datetime
@@ -13,7 +14,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from components.ledger import EXAMPLES_WRITTEN, SUMMARY_FILE  # AudioExampleGen's and SpectrogramTransform's
+from components.formats import EXAMPLES_WRITTEN, SUMMARY_FILE  # AudioExampleGen's and SpectrogramTransform's
 
 # The checkout (or installed tree) this code runs from: components/versioned_pusher/manifest.py -> the root.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +31,12 @@ def data_fingerprint(examples_uri: str, split_names: list[str]) -> dict:
     for directory, _, names in tf.io.gfile.walk(examples_uri):
         for name in names:
             path = os.path.join(directory, name)
-            relative = path[len(examples_uri.rstrip("/")):].lstrip("/")
+            relative = path[len(examples_uri.rstrip("/")) :].lstrip("/")
             files.append((relative, tf.io.gfile.stat(path).length))
     files.sort()
     digest = hashlib.sha256()
     for relative, size in files:
-        digest.update(f"{relative}\t{size}\n".encode("utf-8"))
+        digest.update(f"{relative}\t{size}\n".encode())
     summary_path = os.path.join(examples_uri, SUMMARY_FILE)
     summary_sha256, counts = None, None
     if tf.io.gfile.exists(summary_path):
@@ -77,8 +78,13 @@ def code_version(project_root: Path = PROJECT_ROOT) -> dict:
     commit, dirty, source = _git_state(project_root)
     if commit is None and os.environ.get(GIT_COMMIT_ENV):
         commit, source = os.environ[GIT_COMMIT_ENV], "environment"
-    return {"package": PACKAGE, "package_version": package_version, "git_commit": commit or "unknown",
-            "git_dirty": dirty, "source": source}
+    return {
+        "package": PACKAGE,
+        "package_version": package_version,
+        "git_commit": commit or "unknown",
+        "git_dirty": dirty,
+        "source": source,
+    }
 
 
 def _git_state(project_root: Path) -> tuple[Optional[str], Optional[bool], str]:
@@ -87,10 +93,12 @@ def _git_state(project_root: Path) -> tuple[Optional[str], Optional[bool], str]:
     # --no-optional-locks: reading the state must not take index.lock from a concurrent git command.
     base = ["git", "--no-optional-locks", "-C", str(project_root)]
     try:
-        commit = subprocess.run([*base, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30,
-                                check=True).stdout.strip()
-        status = subprocess.run([*base, "status", "--porcelain"], capture_output=True, text=True, timeout=60,
-                                check=True).stdout
+        commit = subprocess.run(
+            [*base, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            [*base, "status", "--porcelain"], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None, None, "unknown"  # no git binary, or a checkout without commits
     return commit, bool(status.strip()), "git"
@@ -100,8 +108,17 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def build_manifest(*, version: int, serving_info: dict, decision: Optional[dict], blessing: dict,
-                   fingerprint: Optional[dict], context: dict, source_model_uri: str, notes: list[str]) -> dict:
+def build_manifest(
+    *,
+    version: int,
+    serving_info: dict,
+    decision: Optional[dict],
+    blessing: dict,
+    fingerprint: Optional[dict],
+    context: dict,
+    source_model_uri: str,
+    notes: list[str],
+) -> dict:
     """The manifest written beside a pushed version (see README.md for every field)."""
     return {
         "format_version": FORMAT_VERSION,

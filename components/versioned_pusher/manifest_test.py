@@ -1,9 +1,9 @@
 """Data fingerprint and code version of the manifest."""
+
 import json
 import os
 from pathlib import Path
 
-import pipeline  # noqa: F401
 from components.versioned_pusher import manifest
 
 
@@ -15,8 +15,10 @@ def _examples(root: Path, summary: dict, shard_bytes: bytes = b"x" * 100) -> str
     return str(root)
 
 
-TRANSFORM_SUMMARY = {"splits": {"train": {"examples_out": 80}, "eval": {"examples_out": 10},
-                                "test": {"examples_out": 12}}, "counts": {}}
+TRANSFORM_SUMMARY = {
+    "splits": {"train": {"examples_out": 80}, "eval": {"examples_out": 10}, "test": {"examples_out": 12}},
+    "counts": {},
+}
 
 
 def test_fingerprint_counts_files_and_reads_transform_summary(tmp_path):
@@ -43,7 +45,10 @@ def test_fingerprint_is_stable_across_locations_and_changes_with_the_data(tmp_pa
 def test_fingerprint_reads_example_gen_summary_and_tolerates_none(tmp_path):
     uri = _examples(tmp_path / "a", {"examples_per_split": {"train": 5, "eval": 2}})
     assert manifest.data_fingerprint(uri, ["train", "eval", "test"])["examples_per_split"] == {
-        "train": 5, "eval": 2, "test": None}
+        "train": 5,
+        "eval": 2,
+        "test": None,
+    }
     os.remove(os.path.join(uri, "summary.json"))
     fingerprint = manifest.data_fingerprint(uri, ["train"])
     assert fingerprint["summary_sha256"] is None and fingerprint["examples_per_split"] is None

@@ -2,13 +2,13 @@
 version, and a failing push removes only what it wrote. Run on a local path and on a file:// URL, which
 takes the code path of remote destinations (gs://): everything through tf.io.gfile, and the claim and the
 manifest through versions.CREATE_IF_ABSENT."""
+
 import json
 import os
 
 import pytest
 import tensorflow as tf
 
-import pipeline  # noqa: F401
 from components.versioned_pusher import executor, versions
 
 
@@ -22,9 +22,12 @@ def _model(root: str, name: str, payload: bytes) -> str:
     """A serving-model-shaped directory (push copies files; it does not load them)."""
     directory = f"{root}/{name}"
     tf.io.gfile.makedirs(f"{directory}/variables")
-    for relative, data in (("saved_model.pb", b"graph-" + payload), ("fingerprint.pb", payload),
-                           ("variables/variables.index", b"index-" + payload),
-                           ("variables/variables.data-00000-of-00001", payload * 100)):
+    for relative, data in (
+        ("saved_model.pb", b"graph-" + payload),
+        ("fingerprint.pb", payload),
+        ("variables/variables.index", b"index-" + payload),
+        ("variables/variables.data-00000-of-00001", payload * 100),
+    ):
         with tf.io.gfile.GFile(f"{directory}/{relative}", "wb") as f:
             f.write(data)
     return directory

@@ -1,8 +1,9 @@
 """The destination layout: which versions count, and which number a new push gets."""
+
 import json
 import os
 
-import pipeline  # noqa: F401
+from components.formats import push as push_layout
 from components.versioned_pusher import versions
 
 
@@ -43,8 +44,10 @@ def test_newest_version_reads_manifests_from_the_newest_down_only(tmp_path, monk
         _write_version(root, version)
     _write_version(root, 1700000400, manifest_version=4)  # newest number, but not a complete version
     read = []
-    real_read_text = versions.read_text
-    monkeypatch.setattr(versions, "read_text", lambda path: read.append(os.path.basename(path)) or real_read_text(path))
+    real_read_text = push_layout.read_text
+    monkeypatch.setattr(
+        push_layout, "read_text", lambda path: read.append(os.path.basename(path)) or real_read_text(path)
+    )
     assert versions.newest_version(root).version == 1700000300
     assert read == ["1700000400.manifest.json", "1700000300.manifest.json"]
 

@@ -3,11 +3,13 @@
 Plain SVG strings (no plotting library in the lock, nothing fetched): the page stays one offline file and
 every number stays selectable text. Each function returns markup ready to embed; all text is escaped.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
-from typing import Optional, Sequence
+from typing import Optional
 
 FONT = "font-family=\"-apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif\""
 TRAIN_COLOR = "#1f5fa8"
@@ -17,9 +19,11 @@ AXIS_COLOR = "#5b6575"
 
 
 def _svg(width: float, height: float, body: list[str], label: str) -> str:
-    return (f'<svg role="img" aria-label="{escape(label)}" '
-            f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" {FONT} '
-            f'font-size="12">' + "".join(body) + "</svg>")
+    return (
+        f'<svg role="img" aria-label="{escape(label)}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" {FONT} '
+        f'font-size="12">' + "".join(body) + "</svg>"
+    )
 
 
 def _text(x: float, y: float, text: str, anchor: str = "middle", **attributes) -> str:
@@ -45,8 +49,11 @@ def heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str =
     if title:
         body.append(_text(left + n * cell / 2, 16, title, font_weight="600", font_size="13"))
     body.append(_text(left + n * cell / 2, top - 86 + 16, "predicted genre", fill=AXIS_COLOR))
-    body.append(_text(14, top + n * cell / 2, "true genre", fill=AXIS_COLOR,
-                      transform=f"rotate(-90 14 {top + n * cell / 2:.1f})"))
+    body.append(
+        _text(
+            14, top + n * cell / 2, "true genre", fill=AXIS_COLOR, transform=f"rotate(-90 14 {top + n * cell / 2:.1f})"
+        )
+    )
     for j, label in enumerate(labels):
         x = left + j * cell + cell / 2 + 4
         body.append(_text(x, top - 6, label, anchor="start", transform=f"rotate(-55 {x:.1f} {top - 6})"))
@@ -58,13 +65,22 @@ def heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str =
             share = count / total if total else 0.0
             x = left + j * cell
             stroke = ' stroke="#1a1a1a" stroke-width="1.5"' if i == j else ' stroke="#ffffff"'
-            body.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{_blend(share)}"{stroke}>'
-                        f"<title>{escape(f'true {labels[i]}, predicted {labels[j]}: {count} ({share:.0%} of the row)')}"
-                        "</title></rect>")
+            body.append(
+                f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{_blend(share)}"{stroke}>'
+                f"<title>{escape(f'true {labels[i]}, predicted {labels[j]}: {count} ({share:.0%} of the row)')}"
+                "</title></rect>"
+            )
             color = "#ffffff" if share > 0.5 else "#1a1a1a"
             body.append(_text(x + cell / 2, y + cell / 2 + 4, str(count), fill=color))
-    body.append(_text(left + n * cell / 2, height - 10, "shade: share of the true genre's examples; "
-                      "outlined: correct", fill=AXIS_COLOR, font_size="11"))
+    body.append(
+        _text(
+            left + n * cell / 2,
+            height - 10,
+            "shade: share of the true genre's examples; outlined: correct",
+            fill=AXIS_COLOR,
+            font_size="11",
+        )
+    )
     return _svg(width, height, body, title or "confusion matrix")
 
 
@@ -90,9 +106,17 @@ def _format_tick(value: float) -> str:
     return f"{value:g}" if abs(value) >= 0.01 or value == 0 else f"{value:.1e}"
 
 
-def line_chart(series: Sequence[dict], title: str, x_label: str, y_label: str,
-               markers: Sequence[tuple[float, str]] = (), shade_from: Optional[float] = None,
-               shade_label: str = "", width: int = 560, height: int = 320) -> str:
+def line_chart(
+    series: Sequence[dict],
+    title: str,
+    x_label: str,
+    y_label: str,
+    markers: Sequence[tuple[float, str]] = (),
+    shade_from: Optional[float] = None,
+    shade_label: str = "",
+    width: int = 560,
+    height: int = 320,
+) -> str:
     """series: [{"label", "points": [(x, y)], "color", "dashed": bool}]; markers: vertical lines at x with a
     caption (e.g. the best epoch); shade_from: x from which the plot is tinted (e.g. where it overfits)."""
     points = [(x, y) for s in series for x, y in s["points"] if y is not None and math.isfinite(y)]
@@ -116,8 +140,7 @@ def line_chart(series: Sequence[dict], title: str, x_label: str, y_label: str,
     body = [_text(left, 18, title, anchor="start", font_weight="600", font_size="13")]
     if shade_from is not None and shade_from < x_high:
         x0 = px(max(shade_from, x_low))
-        body.append(f'<rect x="{x0:.1f}" y="{top}" width="{left + plot_w - x0:.1f}" height="{plot_h}" '
-                    'fill="#fdecea"/>')
+        body.append(f'<rect x="{x0:.1f}" y="{top}" width="{left + plot_w - x0:.1f}" height="{plot_h}" fill="#fdecea"/>')
         if shade_label:
             # Above the plot, right-aligned (the legend is on the left): never over the curves.
             body.append(_text(left + plot_w, top - 6, shade_label, anchor="end", fill="#b3261e", font_size="11"))
@@ -132,19 +155,33 @@ def line_chart(series: Sequence[dict], title: str, x_label: str, y_label: str,
         x_tick += x_step
     body.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS_COLOR}"/>')
     body.append(_text(left + plot_w / 2, height - 8, x_label, fill=AXIS_COLOR))
-    body.append(_text(14, top + plot_h / 2, y_label, fill=AXIS_COLOR, transform=f"rotate(-90 14 {top + plot_h / 2:.1f})"))
+    body.append(
+        _text(14, top + plot_h / 2, y_label, fill=AXIS_COLOR, transform=f"rotate(-90 14 {top + plot_h / 2:.1f})")
+    )
     for x, caption in markers:
         mx = px(x)
-        body.append(f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#2e7d32" '
-                    'stroke-width="1.5" stroke-dasharray="4 3"/>')
+        body.append(
+            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#2e7d32" '
+            'stroke-width="1.5" stroke-dasharray="4 3"/>'
+        )
         anchor = "start" if mx < left + plot_w * 0.7 else "end"
-        body.append(_text(mx + (4 if anchor == "start" else -4), top + plot_h - 6, caption, anchor=anchor,
-                          fill="#2e7d32", font_size="11"))
+        body.append(
+            _text(
+                mx + (4 if anchor == "start" else -4),
+                top + plot_h - 6,
+                caption,
+                anchor=anchor,
+                fill="#2e7d32",
+                font_size="11",
+            )
+        )
     legend_x = left
     for s in series:
         dash = ' stroke-dasharray="6 4"' if s.get("dashed") else ""
-        body.append(f'<line x1="{legend_x}" x2="{legend_x + 22}" y1="36" y2="36" stroke="{s["color"]}" '
-                    f'stroke-width="2.5"{dash}/>')
+        body.append(
+            f'<line x1="{legend_x}" x2="{legend_x + 22}" y1="36" y2="36" stroke="{s["color"]}" '
+            f'stroke-width="2.5"{dash}/>'
+        )
         body.append(_text(legend_x + 28, 40, s["label"], anchor="start"))
         legend_x += 40 + 7 * len(s["label"])
         valid = [(x, y) for x, y in s["points"] if y is not None and math.isfinite(y)]
@@ -153,12 +190,15 @@ def line_chart(series: Sequence[dict], title: str, x_label: str, y_label: str,
         name = s["label"]
         for x, y in valid:
             tip = escape(f"{name}, {x_label} {x:g}: {y:.4f}")
-            body.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.8" fill="{s["color"]}"><title>{tip}</title></circle>')
+            body.append(
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.8" fill="{s["color"]}"><title>{tip}</title></circle>'
+            )
     return _svg(width, height, body, title)
 
 
-def bar_chart(items: Sequence[tuple[str, float, bool]], title: str, reference: Sequence[tuple[float, str]] = (),
-              width: int = 560) -> str:
+def bar_chart(
+    items: Sequence[tuple[str, float, bool]], title: str, reference: Sequence[tuple[float, str]] = (), width: int = 560
+) -> str:
     """Horizontal bars of values in [0, 1] shown as percentages: items (label, value, highlighted);
     reference: vertical lines (value, caption), e.g. the accuracy floor."""
     left, right, top, row = 180, 60, 44, 26
@@ -167,8 +207,9 @@ def bar_chart(items: Sequence[tuple[str, float, bool]], title: str, reference: S
     body = [_text(left, 16, title, anchor="start", font_weight="600", font_size="13")]
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         x = left + tick * plot_w
-        body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{top + row * len(items)}" '
-                    f'stroke="{GRID_COLOR}"/>')
+        body.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{top + row * len(items)}" stroke="{GRID_COLOR}"/>'
+        )
         body.append(_text(x, top + row * len(items) + 14, f"{tick:.0%}", fill=AXIS_COLOR, font_size="11"))
     for k, (label, value, highlighted) in enumerate(items):
         y = top + k * row
@@ -182,7 +223,9 @@ def bar_chart(items: Sequence[tuple[str, float, bool]], title: str, reference: S
         body.append(_text(left + bar + 5, y + row / 2 + 4, f"{value:.1%}", anchor="start"))
     for value, caption in reference:
         x = left + max(0.0, min(1.0, value)) * plot_w
-        body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 6}" y2="{top + row * len(items)}" '
-                    'stroke="#b3261e" stroke-width="1.5" stroke-dasharray="4 3"/>')
+        body.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 6}" y2="{top + row * len(items)}" '
+            'stroke="#b3261e" stroke-width="1.5" stroke-dasharray="4 3"/>'
+        )
         body.append(_text(x, top - 8, caption, fill="#b3261e", font_size="11"))
     return _svg(width, height, body, title)

@@ -1,14 +1,20 @@
-"""Gathers what the report shows from a run's artifacts: plain dicts, one per section.
+"""Gathers what the report and the console summary show from a run's artifacts: plain dicts, one per section.
+
+The one reader of what a run's artifacts hold: the HTML report (render.py), the summary `make run-local` and
+`make outputs` print (summary.py) and run-local's ledger check all use collect()'s dict. Which artifacts
+belong to a run is pipeline/runs.py's business.
 
 Every section is either {"available": True, ...its data} or {"available": False, "why": "..."}: a
 disabled step, a failed one or an unreadable file makes its section say why, never the report crash.
 """
+
 from __future__ import annotations
 
 import datetime
 import logging
 import os
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 
@@ -18,8 +24,12 @@ from pipeline.config import PipelineConfig
 _log = logging.getLogger(__name__)
 
 QUARANTINE_ROWS = 200  # beyond this the report points at the file
-ALGORITHM_NAMES = {"logistic_regression": "Logistic regression", "knn": "k-nearest neighbours",
-                   "gaussian_nb": "Gaussian naive Bayes", "svm": "SVM"}
+ALGORITHM_NAMES = {
+    "logistic_regression": "Logistic regression",
+    "knn": "k-nearest neighbours",
+    "gaussian_nb": "Gaussian naive Bayes",
+    "svm": "SVM",
+}
 SPLITS = ("train", "eval", "test")
 
 
@@ -34,7 +44,7 @@ def available(**data) -> dict:
 def _guarded(title: str, build: Callable[[], dict]) -> dict:
     try:
         return build()
-    except Exception as e:  # noqa: BLE001 -- one unreadable artifact must not cost the whole report
+    except Exception as e:
         _log.warning("report: %s could not be built: %s: %s", title, type(e).__name__, e, exc_info=True)
         return unavailable(f"{title} could not be read ({type(e).__name__}: {e})")
 
@@ -47,32 +57,51 @@ def _missing(outputs: dict, key: str) -> str:
 
 
 def run_summary(outputs: dict) -> Optional[dict]:
-    """Which run the outputs are from (local_runner.latest_outputs names it), or None if not known."""
+    """Which run the outputs are from (runs.latest_outputs names it), or None if not known."""
     run = getattr(outputs, "run", None)
     if run is None:
         return None
-    return {"id": run.run_id, "started": run.started, "status": run.status, "detail": run.detail,
-            "complete": run.status == "complete", "text": run.describe()}
+    return {
+        "id": run.run_id,
+        "started": run.started,
+        "status": run.status,
+        "detail": run.detail,
+        "complete": run.status == "complete",
+        "text": run.describe(),
+    }
 
 
 # -- overview ------------------------------------------------------------------------------------------------
 
+
 def overview(config: PipelineConfig, outputs: dict, generated_at: str) -> dict:
-    dataset = (f"built-in demo data ({config.resolve(config.demo.root)})" if config.dataset.uses_demo
-               else f"{config.audio_root} ({config.dataset.layout} layout, subset {config.dataset.subset})")
+    dataset = (
+        f"built-in demo data ({config.resolve(config.demo.root)})"
+        if config.dataset.uses_demo
+        else f"{config.audio_root} ({config.dataset.layout} layout, subset {config.dataset.subset})"
+    )
     b, e = config.baselines, config.evaluator
     settings = [
         ("Dataset", dataset),
         ("Genres", f"{len(config.genres)}: {', '.join(config.genres)}"),
         ("Audio", f"{config.audio.sample_rate} Hz mono, {config.audio.example_seconds:g} s examples"),
-        ("Split", f"{config.split.method} (hashed splits: train/eval/test {config.split.train_percent}/"
-                  f"{config.split.eval_percent}/{config.split.test_percent} %)"),
-        ("Keras model", f"{config.trainer.model_family}, up to {config.trainer.epochs} epochs, batch "
-                        f"{config.trainer.batch_size}, learning rate {config.trainer.learning_rate:g}"),
+        (
+            "Split",
+            f"{config.split.method} (hashed splits: train/eval/test {config.split.train_percent}/"
+            f"{config.split.eval_percent}/{config.split.test_percent} %)",
+        ),
+        (
+            "Keras model",
+            f"{config.trainer.model_family}, up to {config.trainer.epochs} epochs, batch "
+            f"{config.trainer.batch_size}, learning rate {config.trainer.learning_rate:g}",
+        ),
         ("Baselines", ", ".join(ALGORITHM_NAMES.get(a, a) for a in b.algorithms) if b.enabled else "disabled"),
-        ("Blessing policy", f"on the {e.example_split} split: accuracy >= {e.accuracy_floor:g}, at most "
-                            f"{e.max_accuracy_drop:g} below the last blessed model, >= best baseline + "
-                            f"{e.baseline_margin:g}"),
+        (
+            "Blessing policy",
+            f"on the {e.example_split} split: accuracy >= {e.accuracy_floor:g}, at most "
+            f"{e.max_accuracy_drop:g} below the last blessed model, >= best baseline + "
+            f"{e.baseline_margin:g}",
+        ),
         ("Push destination", config.push_destination),
         ("Pipeline root", config.pipeline_root),
         ("MLMD database", config.metadata_path),
@@ -80,12 +109,19 @@ def overview(config: PipelineConfig, outputs: dict, generated_at: str) -> dict:
     run = run_summary(outputs)
     if run is not None:
         settings.insert(0, ("Run", run["text"]))
-    return {"generated_at": generated_at, "pipeline_name": config.pipeline_name, "settings": settings,
-            "artifacts": sorted(outputs.items()), "run_recorded": bool(outputs), "run": run,
-            "run_note": getattr(outputs, "note", "")}
+    return {
+        "generated_at": generated_at,
+        "pipeline_name": config.pipeline_name,
+        "settings": settings,
+        "artifacts": sorted(outputs.items()),
+        "run_recorded": bool(outputs),
+        "run": run,
+        "run_note": getattr(outputs, "note", ""),
+    }
 
 
 # -- dataset -------------------------------------------------------------------------------------------------
+
 
 def _artifact_summary(outputs: dict, key: str, summary_file: str):
     """(uri, summary.json, None), or (uri, None, the "not available" section saying what is missing)."""
@@ -102,7 +138,8 @@ def _ordered_splits(names) -> list[str]:
     return [s for s in SPLITS if s in names] + sorted(s for s in names if s not in SPLITS)
 
 
-def dataset(outputs: dict, genres) -> dict:
+def dataset(outputs: dict, genres, transform: Optional[dict] = None) -> dict:
+    """AudioExampleGen's summary and quarantine; `transform` (transform_summary's section) is read unless given."""
     from components.audio_example_gen.executor import QUARANTINE_FILE, SUMMARY_FILE
 
     uri, summary, missing = _artifact_summary(outputs, "AudioExampleGen.examples", SUMMARY_FILE)
@@ -110,19 +147,38 @@ def dataset(outputs: dict, genres) -> dict:
         return missing
     per = summary.get("examples_per_split_and_genre") or {}
     splits = _ordered_splits(per)
-    table = [{"genre": g, "counts": [per[s].get(g, 0) for s in splits], "total": sum(per[s].get(g, 0) for s in splits)}
-             for g in genres]
+    table = [
+        {"genre": g, "counts": [per[s].get(g, 0) for s in splits], "total": sum(per[s].get(g, 0) for s in splits)}
+        for g in genres
+    ]
     quarantine = read_jsonl(os.path.join(uri, QUARANTINE_FILE)) or []
-    rows = [{"path": q.get("path", ""), "track_id": q.get("track_id"), "reason": q.get("reason", ""),
-             "detail": q.get("detail", "")} for q in quarantine]
+    rows = [
+        {
+            "path": q.get("path", ""),
+            "track_id": q.get("track_id"),
+            "reason": q.get("reason", ""),
+            "detail": q.get("detail", ""),
+        }
+        for q in quarantine
+    ]
+    if transform is None:
+        transform = _guarded("SpectrogramTransform's summary", lambda: transform_summary(outputs))
     return available(
-        splits=splits, genres=list(genres), table=table,
-        split_totals=[summary["examples_per_split"].get(s, 0) for s in splits], counts=summary.get("counts", {}),
-        reconciles=summary.get("reconciles"), quarantined_by_reason=summary.get("quarantined_by_reason", {}),
-        quarantine=rows[:QUARANTINE_ROWS], quarantine_total=len(rows),
+        uri=uri,
+        splits=splits,
+        genres=list(genres),
+        table=table,
+        examples_per_split=summary["examples_per_split"],
+        split_totals=[summary["examples_per_split"].get(s, 0) for s in splits],
+        counts=summary.get("counts", {}),
+        reconciles=summary.get("reconciles"),
+        quarantined_by_reason=summary.get("quarantined_by_reason", {}),
+        quarantine=rows[:QUARANTINE_ROWS],
+        quarantine_total=len(rows),
         quarantine_path=os.path.join(uri, QUARANTINE_FILE),
-        duplicates=summary.get("duplicate_audio", []), ignored_files=summary.get("ignored_files", []),
-        transform=_guarded("SpectrogramTransform's summary", lambda: transform_summary(outputs)),
+        duplicates=summary.get("duplicate_audio", []),
+        ignored_files=summary.get("ignored_files", []),
+        transform=transform,
     )
 
 
@@ -136,12 +192,28 @@ def transform_summary(outputs: dict) -> dict:
     splits = _ordered_splits(per)
     quarantine = read_jsonl(os.path.join(uri, QUARANTINE_FILE)) or []
     return available(
-        splits=[{"split": s, **per[s]} for s in splits], counts=summary.get("counts", {}),
+        uri=uri,
+        splits=[{"split": s, **per[s]} for s in splits],
+        counts=summary.get("counts", {}),
         quarantined_by_reason=summary.get("quarantined_by_reason", {}),
         engineered=f"{summary.get('engineered_features', '?')} engineered features "
-                   f"({summary.get('engineered_preset', '?')})",
-        quarantine=quarantine[:QUARANTINE_ROWS], quarantine_total=len(quarantine),
-        quarantine_path=os.path.join(uri, QUARANTINE_FILE))
+        f"({summary.get('engineered_preset', '?')})",
+        quarantine=quarantine[:QUARANTINE_ROWS],
+        quarantine_total=len(quarantine),
+        quarantine_path=os.path.join(uri, QUARANTINE_FILE),
+    )
+
+
+def quarantine_files(outputs: dict) -> dict[str, str]:
+    """The quarantine list of each of the run's artifacts that keeps one, by "<component>.<key>"."""
+    from components.audio_example_gen.executor import QUARANTINE_FILE as INGEST_QUARANTINE
+    from components.spectrogram_transform.features import QUARANTINE_FILE as TRANSFORM_QUARANTINE
+
+    files = {
+        "AudioExampleGen.examples": INGEST_QUARANTINE,
+        "SpectrogramTransform.transformed_examples": TRANSFORM_QUARANTINE,
+    }
+    return {key: os.path.join(outputs[key], name) for key, name in files.items() if outputs.get(key)}
 
 
 def ledger_section(outputs: dict) -> dict:
@@ -154,7 +226,9 @@ def ledger_section(outputs: dict) -> dict:
 
 # -- data validation -----------------------------------------------------------------------------------------
 
-def statistics(outputs: dict) -> dict:
+
+def statistics(outputs: dict, anomalies_section: Optional[dict] = None) -> dict:
+    """Per-split TFDV summaries; `anomalies_section` (anomalies()'s) is read unless given."""
     from pipeline.report import data_validation
 
     uri = outputs.get("StatisticsGen.statistics")
@@ -162,17 +236,18 @@ def statistics(outputs: dict) -> dict:
         return unavailable(_missing(outputs, "StatisticsGen.statistics"))
     stats = data_validation.load_statistics(uri)
     order = data_validation.split_order(stats)
-    return available(splits={s: data_validation.summarize_split(stats[s]) for s in order},
-                     anomalies=_guarded("ExampleValidator's anomalies", lambda: anomalies(outputs)))
+    if anomalies_section is None:
+        anomalies_section = _guarded("ExampleValidator's anomalies", lambda: anomalies(outputs))
+    return available(splits={s: data_validation.summarize_split(stats[s]) for s in order}, anomalies=anomalies_section)
 
 
 def anomalies(outputs: dict) -> dict:
-    from pipeline.local_runner import anomalies_by_split
+    from pipeline.report import data_validation
 
     uri = outputs.get("ExampleValidator.anomalies")
     if not uri:
         return unavailable(_missing(outputs, "ExampleValidator.anomalies"))
-    return available(by_split=anomalies_by_split(uri))
+    return available(uri=uri, by_split=data_validation.anomalies_by_split(uri))
 
 
 def skew_and_drift(outputs: dict) -> dict:
@@ -183,17 +258,25 @@ def skew_and_drift(outputs: dict) -> dict:
             return unavailable(_missing(outputs, key))
     stats = data_validation.load_statistics(outputs["StatisticsGen.statistics"])
     if data_validation.REFERENCE_SPLIT not in stats or len(stats) < 2:
-        return unavailable(f"skew and drift need the {data_validation.REFERENCE_SPLIT} split and another one; "
-                           f"the statistics hold {sorted(stats)}")
+        return unavailable(
+            f"skew and drift need the {data_validation.REFERENCE_SPLIT} split and another one; "
+            f"the statistics hold {sorted(stats)}"
+        )
     order = data_validation.split_order(stats)
-    result = data_validation.compare_splits({s: stats[s] for s in order},
-                                            data_validation.load_schema(outputs["SchemaGen.schema"]))
+    result = data_validation.compare_splits(
+        {s: stats[s] for s in order}, data_validation.load_schema(outputs["SchemaGen.schema"])
+    )
     flagged = [r["feature"] for r in result["rows"] if any(v["flagged"] for v in r["splits"].values())]
-    return available(**result, flagged=flagged, l_infinity=data_validation.L_INFINITY_THRESHOLD,
-                     jensen_shannon=data_validation.JENSEN_SHANNON_THRESHOLD)
+    return available(
+        **result,
+        flagged=flagged,
+        l_infinity=data_validation.L_INFINITY_THRESHOLD,
+        jensen_shannon=data_validation.JENSEN_SHANNON_THRESHOLD,
+    )
 
 
 # -- models --------------------------------------------------------------------------------------------------
+
 
 def metrics_from_confusion(matrix, genres) -> dict:
     """Accuracy, macro-F1 and per-genre P/R/F1 of a confusion matrix (rows true), by the baselines' own
@@ -207,10 +290,32 @@ def metrics_from_confusion(matrix, genres) -> dict:
     return classification_metrics(y_true, y_pred, list(genres))
 
 
-def keras_results(config: PipelineConfig, outputs: dict, evaluation: Optional[dict]) -> dict:
-    """The Keras model's test metrics: the Evaluator's (TFMA) when there, else the Trainer's own."""
-    trainer = None
-    if outputs.get("Trainer.model_run"):
+def trainer_metrics(outputs: dict) -> dict:
+    """What the Trainer measured itself (its metrics.json): eval and test accuracy, per track too."""
+    from components.keras_trainer.trainer import METRICS_FILE
+
+    uri = outputs.get("Trainer.model_run")
+    if not uri:
+        return unavailable(_missing(outputs, "Trainer.model_run"))
+    metrics = read_json(os.path.join(uri, METRICS_FILE))
+    if metrics is None:
+        return unavailable(f"{os.path.join(uri, METRICS_FILE)} does not exist")
+    test = metrics.get("test") or {}
+    return available(
+        metrics=metrics,
+        name=f"Keras {metrics.get('model_family')}",
+        eval_accuracy=(metrics.get("eval") or {}).get("accuracy"),
+        test_accuracy=test.get("accuracy"),
+        track_accuracy=test.get("track_accuracy"),
+    )
+
+
+def keras_results(
+    config: PipelineConfig, outputs: dict, evaluation: Optional[dict], trainer: Optional[dict] = None
+) -> dict:
+    """The Keras model's test metrics: the Evaluator's (TFMA) when there, else the Trainer's own (`trainer`,
+    its metrics.json, read here unless given)."""
+    if trainer is None and outputs.get("Trainer.model_run"):
         from components.keras_trainer.trainer import METRICS_FILE
 
         trainer = read_json(os.path.join(outputs["Trainer.model_run"], METRICS_FILE))
@@ -235,12 +340,23 @@ def keras_results(config: PipelineConfig, outputs: dict, evaluation: Optional[di
         accuracy, macro_f1, examples = test.get("accuracy"), computed["macro_f1"], test.get("examples")
         matrix = test["confusion_matrix"]
     else:
-        return unavailable("the Trainer recorded no test metrics "
-                           f"({(trainer or {}).get('test_skipped', 'no test split')}) and there is no Evaluator result")
-    return available(name=f"Keras {family}", source=source, accuracy=accuracy, macro_f1=macro_f1,
-                     examples=examples, track_accuracy=test.get("track_accuracy"),
-                     eval_accuracy=eval_split.get("accuracy"), per_genre=per_genre, support=support,
-                     confusion_matrix=matrix, trainer_test_accuracy=test.get("accuracy"))
+        return unavailable(
+            "the Trainer recorded no test metrics "
+            f"({(trainer or {}).get('test_skipped', 'no test split')}) and there is no Evaluator result"
+        )
+    return available(
+        name=f"Keras {family}",
+        source=source,
+        accuracy=accuracy,
+        macro_f1=macro_f1,
+        examples=examples,
+        track_accuracy=test.get("track_accuracy"),
+        eval_accuracy=eval_split.get("accuracy"),
+        per_genre=per_genre,
+        support=support,
+        confusion_matrix=matrix,
+        trainer_test_accuracy=test.get("accuracy"),
+    )
 
 
 def baselines(config: PipelineConfig, outputs: dict) -> dict:
@@ -258,27 +374,47 @@ def baselines(config: PipelineConfig, outputs: dict) -> dict:
     for algorithm, result in summary["algorithms"].items():
         detail = read_json(os.path.join(uri, algorithm, METRICS_FILE)) or {}
         test = detail.get("test") or {}
-        models.append({
-            "algorithm": algorithm, "name": ALGORITHM_NAMES.get(algorithm, algorithm),
-            "accuracy": result.get("test_accuracy"), "macro_f1": result.get("test_macro_f1"),
-            "track_accuracy": result.get("test_track_accuracy"), "eval_accuracy": result.get("eval_accuracy"),
-            "examples": test.get("examples"), "best": algorithm == summary.get("best_algorithm"),
-            "per_genre": test.get("per_genre", {}),
-            "confusion_matrix": (test.get("confusion_matrix") or {}).get("matrix"),
-        })
+        models.append(
+            {
+                "algorithm": algorithm,
+                "name": ALGORITHM_NAMES.get(algorithm, algorithm),
+                "accuracy": result.get("test_accuracy"),
+                "macro_f1": result.get("test_macro_f1"),
+                "track_accuracy": result.get("test_track_accuracy"),
+                "eval_accuracy": result.get("eval_accuracy"),
+                "examples": test.get("examples"),
+                "best": algorithm == summary.get("best_algorithm"),
+                "per_genre": test.get("per_genre", {}),
+                "confusion_matrix": (test.get("confusion_matrix") or {}).get("matrix"),
+            }
+        )
     return available(models=models, best=summary.get("best_algorithm"), selection=summary.get("selection", ""))
 
 
 def comparison(keras: dict, sklearn: dict) -> dict:
     rows = []
     if keras["available"]:
-        rows.append({**{k: keras[k] for k in ("name", "source", "accuracy", "macro_f1", "track_accuracy",
-                                               "eval_accuracy", "examples")}, "keras": True, "note": ""})
+        rows.append(
+            {
+                **{
+                    k: keras[k]
+                    for k in ("name", "source", "accuracy", "macro_f1", "track_accuracy", "eval_accuracy", "examples")
+                },
+                "keras": True,
+                "note": "",
+            }
+        )
     if sklearn["available"]:
         for m in sklearn["models"]:
-            rows.append({"name": m["name"], "source": "SklearnBaselineTrainer, test split", "keras": False,
-                         "note": "best baseline (by eval accuracy)" if m["best"] else "",
-                         **{k: m[k] for k in ("accuracy", "macro_f1", "track_accuracy", "eval_accuracy", "examples")}})
+            rows.append(
+                {
+                    "name": m["name"],
+                    "source": "SklearnBaselineTrainer, test split",
+                    "keras": False,
+                    "note": "best baseline (by eval accuracy)" if m["best"] else "",
+                    **{k: m[k] for k in ("accuracy", "macro_f1", "track_accuracy", "eval_accuracy", "examples")},
+                }
+            )
     if not rows:
         return unavailable(f"no model results: {keras['why']}; baselines: {sklearn['why']}")
     scored = [r["accuracy"] for r in rows if r["accuracy"] is not None]
@@ -301,8 +437,12 @@ def per_genre(genres, keras: dict, sklearn: dict) -> dict:
             row["support"] = (models[0]["per_genre"].get(genre) or {}).get("support")
         row["baselines"] = [(m["per_genre"].get(genre) or {}).get("f1") for m in models]
         rows.append(row)
-    return available(rows=rows, keras_name=keras.get("name"), has_keras=keras["available"],
-                     baseline_names=[m["name"] for m in models])
+    return available(
+        rows=rows,
+        keras_name=keras.get("name"),
+        has_keras=keras["available"],
+        baseline_names=[m["name"] for m in models],
+    )
 
 
 def confusion_matrices(keras: dict, sklearn: dict) -> dict:
@@ -310,14 +450,18 @@ def confusion_matrices(keras: dict, sklearn: dict) -> dict:
     if keras["available"] and keras.get("confusion_matrix"):
         matrices.append({"title": f"{keras['name']} · {keras['source']}", "matrix": keras["confusion_matrix"]})
     if sklearn["available"]:
-        matrices += [{"title": f"{m['name']} · test split", "matrix": m["confusion_matrix"]}
-                     for m in sklearn["models"] if m["confusion_matrix"]]
+        matrices += [
+            {"title": f"{m['name']} · test split", "matrix": m["confusion_matrix"]}
+            for m in sklearn["models"]
+            if m["confusion_matrix"]
+        ]
     if not matrices:
         return unavailable("no confusion matrix: " + "; ".join(w for w in (keras["why"], sklearn["why"]) if w))
     return available(matrices=matrices)
 
 
 # -- training ------------------------------------------------------------------------------------------------
+
 
 def training(outputs: dict) -> dict:
     from components.keras_trainer.trainer import HISTORY_FILE, METRICS_FILE
@@ -333,9 +477,17 @@ def training(outputs: dict) -> dict:
     val_losses = [(e["epoch"], e.get("val_loss")) for e in epochs if e.get("val_loss") is not None]
     best = info.get("best_epoch") or (min(val_losses, key=lambda p: p[1])[0] if val_losses else None)
     overfit_from, overfit_note = overfitting(epochs, best)
-    phases = [(e["epoch"], e["phase"]) for k, e in enumerate(epochs) if k and e.get("phase") != epochs[k - 1].get("phase")]
-    return available(epochs=epochs, best_epoch=best, overfit_from=overfit_from, overfit_note=overfit_note,
-                     phase_changes=phases, info=info)
+    phases = [
+        (e["epoch"], e["phase"]) for k, e in enumerate(epochs) if k and e.get("phase") != epochs[k - 1].get("phase")
+    ]
+    return available(
+        epochs=epochs,
+        best_epoch=best,
+        overfit_from=overfit_from,
+        overfit_note=overfit_note,
+        phase_changes=phases,
+        info=info,
+    )
 
 
 def overfitting(epochs: list[dict], best_epoch: Optional[int]) -> tuple[Optional[int], str]:
@@ -348,17 +500,21 @@ def overfitting(epochs: list[dict], best_epoch: Optional[int]) -> tuple[Optional
     if not later:
         return None, f"validation loss was lowest at the last epoch ({best_epoch}): no sign of overfitting yet"
     rising = [e for e in later if e["val_loss"] > best["val_loss"]]
-    train_fell = [e for e in later if e.get("loss") is not None and best.get("loss") is not None
-                  and e["loss"] < best["loss"]]
+    train_fell = [
+        e for e in later if e.get("loss") is not None and best.get("loss") is not None and e["loss"] < best["loss"]
+    ]
     if rising and train_fell:
-        return best_epoch, (f"validation loss was lowest at epoch {best_epoch} ({best['val_loss']:.4f}) and rose "
-                            f"after it (to {max(e['val_loss'] for e in later):.4f}) while training loss kept "
-                            f"falling (to {min(e['loss'] for e in train_fell):.4f}): the model overfits from "
-                            f"epoch {best_epoch + 1} on")
+        return best_epoch, (
+            f"validation loss was lowest at epoch {best_epoch} ({best['val_loss']:.4f}) and rose "
+            f"after it (to {max(e['val_loss'] for e in later):.4f}) while training loss kept "
+            f"falling (to {min(e['loss'] for e in train_fell):.4f}): the model overfits from "
+            f"epoch {best_epoch + 1} on"
+        )
     return None, f"validation loss was lowest at epoch {best_epoch}; the later epochs show no clear overfitting"
 
 
 # -- blessing and push ---------------------------------------------------------------------------------------
+
 
 def blessing(decision: Optional[dict], why: str) -> dict:
     if decision is None:
@@ -366,10 +522,16 @@ def blessing(decision: Optional[dict], why: str) -> dict:
     from components.blessing_evaluator.policy import check_status
 
     checks = [{**check, "status": check_status(check)} for check in decision.get("checks", [])]
-    return available(blessed=bool(decision.get("blessed")), split=decision.get("split"),
-                     metrics=decision.get("metrics", {}), checks=checks, reasons=decision.get("reasons", []),
-                     tfma_validation_ok=decision.get("tfma_validation_ok"),
-                     tfma_failures=decision.get("tfma_failures", []), model_uri=decision.get("model_uri"))
+    return available(
+        blessed=bool(decision.get("blessed")),
+        split=decision.get("split"),
+        metrics=decision.get("metrics", {}),
+        checks=checks,
+        reasons=decision.get("reasons", []),
+        tfma_validation_ok=decision.get("tfma_validation_ok"),
+        tfma_failures=decision.get("tfma_failures", []),
+        model_uri=decision.get("model_uri"),
+    )
 
 
 def push(config: PipelineConfig, outputs: dict, decision: Optional[dict]) -> dict:
@@ -381,14 +543,23 @@ def push(config: PipelineConfig, outputs: dict, decision: Optional[dict]) -> dic
         return unavailable(_missing(outputs, "Pusher.pushed_model"))
     outcome = read_push_result(pushed_uri)
     newest = newest_version(config.push_destination)
-    result = {"pushed": bool(outcome["pushed"]), "destination": outcome.get("destination", config.push_destination),
-              "pushed_model_uri": pushed_uri, "serving_version": newest.version if newest else None}
+    result = {
+        "pushed": bool(outcome["pushed"]),
+        "destination": outcome.get("destination", config.push_destination),
+        "pushed_model_uri": pushed_uri,
+        "serving_version": newest.version if newest else None,
+    }
     if outcome["pushed"]:
         m = outcome.get("manifest") or {}
-        result.update(version=outcome["version"], model_dir=outcome["model_dir"],
-                      manifest_path=outcome["manifest_path"], pushed_at=m.get("pushed_at"),
-                      model_family=m.get("model_family"), code_version=m.get("code_version", {}),
-                      data_fingerprint=m.get("data_fingerprint", {}))
+        result.update(
+            version=outcome["version"],
+            model_dir=outcome["model_dir"],
+            manifest_path=outcome["manifest_path"],
+            pushed_at=m.get("pushed_at"),
+            model_family=m.get("model_family"),
+            code_version=m.get("code_version", {}),
+            data_fingerprint=m.get("data_fingerprint", {}),
+        )
     else:
         reasons = outcome.get("reasons") or (decision or {}).get("reasons") or []
         result["why"] = "; ".join(reasons) if reasons else "the model was not blessed"
@@ -397,8 +568,10 @@ def push(config: PipelineConfig, outputs: dict, decision: Optional[dict]) -> dic
 
 # -- everything ----------------------------------------------------------------------------------------------
 
-def _read_evaluator(config: PipelineConfig, outputs: dict, evaluation: Optional[dict],
-                    decision: Optional[dict]) -> tuple[Optional[dict], Optional[dict], str]:
+
+def _read_evaluator(
+    config: PipelineConfig, outputs: dict, evaluation: Optional[dict], decision: Optional[dict]
+) -> tuple[Optional[dict], Optional[dict], str]:
     """(evaluation, decision, why the decision is missing): the given ones, else read from the Evaluator's
     artifacts with its own readers."""
     evaluation_uri, blessing_uri = outputs.get("Evaluator.evaluation"), outputs.get("Evaluator.blessing")
@@ -411,41 +584,57 @@ def _read_evaluator(config: PipelineConfig, outputs: dict, evaluation: Optional[
         if evaluation is None and evaluation_uri:
             try:
                 evaluation = results.read_evaluation(evaluation_uri, list(config.genres))
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 _log.warning("report: evaluation %s unreadable: %s", evaluation_uri, e)
         if decision is None and blessing_uri:
             try:
                 decision = results.read_decision(blessing_uri)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 problems.append(f"{blessing_uri} holds no readable decision ({type(e).__name__}: {e})")
     return evaluation, decision, "; ".join(problems) or _missing(outputs, "Evaluator.blessing")
 
 
-def collect(config: PipelineConfig, outputs: dict, *, evaluation: Optional[dict] = None,
-            decision: Optional[dict] = None, now: Optional[datetime.datetime] = None) -> dict:
-    """The report's data. `outputs` as local_runner.latest_outputs gives them; evaluation and decision
-    (read_evaluation's and read_decision's dicts) are read from the Evaluator's artifacts unless given."""
+def collect(
+    config: PipelineConfig,
+    outputs: dict,
+    *,
+    evaluation: Optional[dict] = None,
+    decision: Optional[dict] = None,
+    now: Optional[datetime.datetime] = None,
+) -> dict:
+    """The report's (and the console summary's) data. `outputs` as runs.latest_outputs gives them; evaluation
+    and decision (read_evaluation's and read_decision's dicts) are read from the Evaluator's artifacts unless
+    given. Each artifact is read once: a section other sections show too (the transform's summary, the
+    anomalies, the Trainer's own metrics, the baselines' results) is also at the top level."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     evaluation, decision, evaluator_why = _read_evaluator(config, outputs, evaluation, decision)
-    keras = _guarded("the Keras model's metrics", lambda: keras_results(config, outputs, evaluation))
+    trainer = _guarded("the Trainer's metrics", lambda: trainer_metrics(outputs))
+    keras = _guarded(
+        "the Keras model's metrics", lambda: keras_results(config, outputs, evaluation, trainer.get("metrics"))
+    )
     sklearn = _guarded("the baselines' metrics", lambda: baselines(config, outputs))
+    transform = _guarded("SpectrogramTransform's summary", lambda: transform_summary(outputs))
+    found = _guarded("ExampleValidator's anomalies", lambda: anomalies(outputs))
     blessed = None if decision is None else bool(decision.get("blessed"))
     return {
         "title": f"{config.pipeline_name} run report",
-        "verdict": {"blessed": blessed,
-                    "label": {True: "BLESSED", False: "NOT BLESSED", None: "NO DECISION"}[blessed]},
+        "verdict": {"blessed": blessed, "label": {True: "BLESSED", False: "NOT BLESSED", None: "NO DECISION"}[blessed]},
         "overview": overview(config, outputs, now.strftime("%Y-%m-%d %H:%M:%S %Z")),
         "genres": list(config.genres),
-        "dataset": _guarded("the dataset summary", lambda: dataset(outputs, config.genres)),
+        "dataset": _guarded("the dataset summary", lambda: dataset(outputs, config.genres, transform)),
+        "transform": transform,
+        "quarantine_files": quarantine_files(outputs),
         "ledger": _guarded("the example ledger", lambda: ledger_section(outputs)),
-        "statistics": _guarded("the TFDV statistics", lambda: statistics(outputs)),
+        "statistics": _guarded("the TFDV statistics", lambda: statistics(outputs, found)),
+        "anomalies": found,
         "skew": _guarded("the skew and drift comparison", lambda: skew_and_drift(outputs)),
+        "trainer": trainer,
+        "baselines": sklearn,
         "comparison": comparison(keras, sklearn),
         "per_genre": per_genre(config.genres, keras, sklearn),
         "confusion": confusion_matrices(keras, sklearn),
         "training": _guarded("the training history", lambda: training(outputs)),
-        "blessing": _guarded("the blessing decision",
-                             lambda: blessing(decision, evaluator_why)),
+        "blessing": _guarded("the blessing decision", lambda: blessing(decision, evaluator_why)),
         "push": _guarded("the push result", lambda: push(config, outputs, decision)),
         "evaluator_floor": config.evaluator.accuracy_floor,
     }

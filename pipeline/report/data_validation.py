@@ -9,6 +9,7 @@ so the integer `label` has numeric statistics and gets Jensen-Shannon; `genre` c
 distribution as strings). TFDV reports
 every measured value with its threshold in the Anomalies' drift_skew_info, which is what the report shows.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,7 +42,7 @@ def load_statistics(statistics_uri: str) -> dict:
         name = entry.rstrip("/")
         path = os.path.join(statistics_uri, name, STATISTICS_FILE)
         if name.startswith("Split-") and tf.io.gfile.exists(path):
-            result[name[len("Split-"):]] = tfdv.load_stats_binary(path).datasets[0]
+            result[name[len("Split-") :]] = tfdv.load_stats_binary(path).datasets[0]
     if not result:
         raise FileNotFoundError(f"no Split-*/{STATISTICS_FILE} under {statistics_uri}")
     return result
@@ -51,6 +52,21 @@ def load_schema(schema_uri: str):
     import tensorflow_data_validation as tfdv
 
     return tfdv.load_schema_text(os.path.join(schema_uri, SCHEMA_FILE))
+
+
+def anomalies_by_split(anomalies_uri: str) -> dict[str, list[str]]:
+    """Human-readable anomalies per split from an ExampleValidator artifact (Split-<name>/SchemaDiff.pb)."""
+    from tensorflow_data_validation.utils import anomalies_util
+
+    result = {}
+    for entry in sorted(os.listdir(anomalies_uri)):
+        path = os.path.join(anomalies_uri, entry, "SchemaDiff.pb")
+        if entry.startswith("Split-") and os.path.exists(path):
+            anomalies = anomalies_util.load_anomalies_binary(path)
+            result[entry[len("Split-") :]] = [
+                f"{feature}: {info.short_description}" for feature, info in sorted(anomalies.anomaly_info.items())
+            ]
+    return result
 
 
 def _feature_name(feature) -> str:
@@ -68,20 +84,33 @@ def summarize_split(stats) -> dict:
         if feature.HasField("num_stats"):
             s = feature.num_stats
             common = s.common_stats
-            numeric.append({
-                "feature": _feature_name(feature), "type": kind, "count": int(common.num_non_missing),
-                "missing": int(common.num_missing), "mean": s.mean, "std": s.std_dev, "min": s.min,
-                "median": s.median, "max": s.max,
-                "zeros": int(s.num_zeros),
-            })
+            numeric.append(
+                {
+                    "feature": _feature_name(feature),
+                    "type": kind,
+                    "count": int(common.num_non_missing),
+                    "missing": int(common.num_missing),
+                    "mean": s.mean,
+                    "std": s.std_dev,
+                    "min": s.min,
+                    "median": s.median,
+                    "max": s.max,
+                    "zeros": int(s.num_zeros),
+                }
+            )
         elif feature.HasField("string_stats"):
             s = feature.string_stats
             common = s.common_stats
-            categorical.append({
-                "feature": _feature_name(feature), "type": kind, "count": int(common.num_non_missing),
-                "missing": int(common.num_missing), "unique": int(s.unique),
-                "top": [(v.value, int(v.frequency)) for v in s.top_values[:5]],
-            })
+            categorical.append(
+                {
+                    "feature": _feature_name(feature),
+                    "type": kind,
+                    "count": int(common.num_non_missing),
+                    "missing": int(common.num_missing),
+                    "unique": int(s.unique),
+                    "top": [(v.value, int(v.frequency)) for v in s.top_values[:5]],
+                }
+            )
     return {"examples": int(stats.num_examples), "numeric": numeric, "categorical": categorical}
 
 
@@ -91,8 +120,9 @@ def is_categorical(feature) -> bool:
     return feature.type == schema_pb2.BYTES or (feature.HasField("int_domain") and feature.int_domain.is_categorical)
 
 
-def comparator_schema(schema, l_infinity: float = L_INFINITY_THRESHOLD,
-                      jensen_shannon: float = JENSEN_SHANNON_THRESHOLD):
+def comparator_schema(
+    schema, l_infinity: float = L_INFINITY_THRESHOLD, jensen_shannon: float = JENSEN_SHANNON_THRESHOLD
+):
     """A copy of the schema with skew and drift comparators on every compared feature."""
     schema = copy.deepcopy(schema)
     for feature in schema.feature:
@@ -118,12 +148,20 @@ def _measurements(anomalies, kind: str) -> dict:
     return found
 
 
-COMPARATOR_NAMES = {"L_INFTY": "L-infinity distance", "JENSEN_SHANNON_DIVERGENCE": "Jensen-Shannon divergence",
-                    "NORMALIZED_ABSOLUTE_DIFFERENCE": "normalized absolute difference"}
+COMPARATOR_NAMES = {
+    "L_INFTY": "L-infinity distance",
+    "JENSEN_SHANNON_DIVERGENCE": "Jensen-Shannon divergence",
+    "NORMALIZED_ABSOLUTE_DIFFERENCE": "normalized absolute difference",
+}
 
 
-def compare_splits(statistics: dict, schema, reference: str = REFERENCE_SPLIT,
-                   l_infinity: float = L_INFINITY_THRESHOLD, jensen_shannon: float = JENSEN_SHANNON_THRESHOLD) -> dict:
+def compare_splits(
+    statistics: dict,
+    schema,
+    reference: str = REFERENCE_SPLIT,
+    l_infinity: float = L_INFINITY_THRESHOLD,
+    jensen_shannon: float = JENSEN_SHANNON_THRESHOLD,
+) -> dict:
     """Skew (reference as training data, the other split as serving data) and drift (reference as the
     previous span) of every other split against `reference`, per feature, as TFDV measured them.
 
@@ -138,22 +176,38 @@ def compare_splits(statistics: dict, schema, reference: str = REFERENCE_SPLIT,
     compared = [s for s in statistics if s != reference]
     rows: dict[str, dict] = {}
     for split in compared:
-        skew = _measurements(tfdv.validate_statistics(as_list[reference], schema,
-                                                      serving_statistics=as_list[split]), "skew")
-        drift = _measurements(tfdv.validate_statistics(as_list[split], schema,
-                                                       previous_statistics=as_list[reference]), "drift")
+        skew = _measurements(
+            tfdv.validate_statistics(as_list[reference], schema, serving_statistics=as_list[split]), "skew"
+        )
+        drift = _measurements(
+            tfdv.validate_statistics(as_list[split], schema, previous_statistics=as_list[reference]), "drift"
+        )
         for feature in sorted(set(skew) | set(drift)):
             kind, _, threshold = skew.get(feature) or drift[feature]
-            row = rows.setdefault(feature, {"feature": feature, "comparator": COMPARATOR_NAMES.get(kind, kind),
-                                            "threshold": threshold, "splits": {}})
+            row = rows.setdefault(
+                feature,
+                {
+                    "feature": feature,
+                    "comparator": COMPARATOR_NAMES.get(kind, kind),
+                    "threshold": threshold,
+                    "splits": {},
+                },
+            )
             skew_value = skew[feature][1] if feature in skew else None
             drift_value = drift[feature][1] if feature in drift else None
             values = [v for v in (skew_value, drift_value) if v is not None]
-            row["splits"][split] = {"skew": skew_value, "drift": drift_value,
-                                    "flagged": any(v > threshold for v in values)}
+            row["splits"][split] = {
+                "skew": skew_value,
+                "drift": drift_value,
+                "flagged": any(v > threshold for v in values),
+            }
     present = {_feature_name(f) for stats in statistics.values() for f in stats.features}
-    return {"reference": reference, "compared": compared, "rows": [rows[f] for f in sorted(rows)],
-            "not_compared": {f: why for f, why in NOT_COMPARED.items() if f in present}}
+    return {
+        "reference": reference,
+        "compared": compared,
+        "rows": [rows[f] for f in sorted(rows)],
+        "not_compared": {f: why for f, why in NOT_COMPARED.items() if f in present},
+    }
 
 
 def _as_list(dataset_stats):

@@ -6,6 +6,7 @@ Each row's expected figure is taken here from the upstream artifact itself, not 
 about it, so the table is a second, independent check of the checks each component already ran
 (components/ledger.py). A row that does not balance is flagged MISMATCH and fails `make run-local`.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,14 +18,22 @@ OK, MISMATCH, UNCHECKED = "ok", "MISMATCH", "-"
 SPLITS = ("train", "eval", "test")
 
 
-def _row(stage: str, what: str, count: Optional[int], expected: Optional[int], expected_from: str,
-         quarantined: int = 0) -> dict:
+def _row(
+    stage: str, what: str, count: Optional[int], expected: Optional[int], expected_from: str, quarantined: int = 0
+) -> dict:
     from components.ledger import Entry  # the one rule of what balances
 
     balanced = None if count is None else Entry(stage, "", what, count, expected, expected_from, quarantined).balanced
     status = {True: OK, False: MISMATCH, None: UNCHECKED}[balanced]
-    return {"stage": stage, "what": what, "count": count, "quarantined": quarantined, "expected": expected,
-            "expected_from": expected_from, "status": status}
+    return {
+        "stage": stage,
+        "what": what,
+        "count": count,
+        "quarantined": quarantined,
+        "expected": expected,
+        "expected_from": expected_from,
+        "status": status,
+    }
 
 
 def build(outputs: dict) -> dict:
@@ -47,36 +56,87 @@ def build(outputs: dict) -> dict:
         table = rows.setdefault(split, [])
         if ingest is not None:
             files = (ingest.get("files_per_split") or {}).get(split, {})
-            table.append(_row("AudioExampleGen", "files with examples", files.get("with_examples"), None, "",
-                              quarantined=files.get("quarantined", 0)))
-            table.append(_row("AudioExampleGen", "examples written (counted in its files)", written.get(split),
-                              (ingest.get("examples_per_split") or {}).get(split), "decoding workers' reports"))
+            table.append(
+                _row(
+                    "AudioExampleGen",
+                    "files with examples",
+                    files.get("with_examples"),
+                    None,
+                    "",
+                    quarantined=files.get("quarantined", 0),
+                )
+            )
+            table.append(
+                _row(
+                    "AudioExampleGen",
+                    "examples written (counted in its files)",
+                    written.get(split),
+                    (ingest.get("examples_per_split") or {}).get(split),
+                    "decoding workers' reports",
+                )
+            )
         if split in profiled:
-            table.append(_row("StatisticsGen", "examples profiled", profiled[split], written.get(split),
-                              "AudioExampleGen"))
+            table.append(
+                _row("StatisticsGen", "examples profiled", profiled[split], written.get(split), "AudioExampleGen")
+            )
         if transform is not None:
             entry = (transform.get("splits") or {}).get(split, {})
-            table.append(_row("SpectrogramTransform", "examples read", entry.get("examples_in"), written.get(split),
-                              "AudioExampleGen"))
-            table.append(_row("SpectrogramTransform", "examples written (counted in its files)",
-                              transformed.get(split), written.get(split), "AudioExampleGen",
-                              quarantined=entry.get("quarantined", 0)))
-        for stage, counts, what in (("Trainer", keras, "trained on"),
-                                    ("SklearnBaselineTrainer", baselines, "trained on")):
+            table.append(
+                _row(
+                    "SpectrogramTransform",
+                    "examples read",
+                    entry.get("examples_in"),
+                    written.get(split),
+                    "AudioExampleGen",
+                )
+            )
+            table.append(
+                _row(
+                    "SpectrogramTransform",
+                    "examples written (counted in its files)",
+                    transformed.get(split),
+                    written.get(split),
+                    "AudioExampleGen",
+                    quarantined=entry.get("quarantined", 0),
+                )
+            )
+        for stage, counts, what in (
+            ("Trainer", keras, "trained on"),
+            ("SklearnBaselineTrainer", baselines, "trained on"),
+        ):
             if counts is not None and split in counts:
-                table.append(_row(stage, what if split == "train" else "scored", counts[split],
-                                  transformed.get(split), "SpectrogramTransform"))
+                table.append(
+                    _row(
+                        stage,
+                        what if split == "train" else "scored",
+                        counts[split],
+                        transformed.get(split),
+                        "SpectrogramTransform",
+                    )
+                )
         if evaluated is not None and evaluated[0] == split:
             table.append(_row("Evaluator", "evaluated", evaluated[1], transformed.get(split), "SpectrogramTransform"))
     if ingest is not None:
         unassigned = (ingest.get("files_per_split") or {}).get(UNASSIGNED, {})
         if unassigned.get("quarantined"):
-            rows[UNASSIGNED] = [_row("AudioExampleGen", "files rejected before a split was known", 0, None, "",
-                                     quarantined=unassigned["quarantined"])]
-    mismatches = [f"{split}: {r['stage']} {r['what']} {r['count']}"
-                  + (f" + {r['quarantined']} quarantined" if r["quarantined"] else "")
-                  + f" != {r['expected']} ({r['expected_from']})"
-                  for split, table in rows.items() for r in table if r["status"] == MISMATCH]
+            rows[UNASSIGNED] = [
+                _row(
+                    "AudioExampleGen",
+                    "files rejected before a split was known",
+                    0,
+                    None,
+                    "",
+                    quarantined=unassigned["quarantined"],
+                )
+            ]
+    mismatches = [
+        f"{split}: {r['stage']} {r['what']} {r['count']}"
+        + (f" + {r['quarantined']} quarantined" if r["quarantined"] else "")
+        + f" != {r['expected']} ({r['expected_from']})"
+        for split, table in rows.items()
+        for r in table
+        if r["status"] == MISMATCH
+    ]
     reconciles = ingest is None or ingest.get("reconciles", True)
     if not reconciles:
         mismatches.append("AudioExampleGen: files seen != files with examples + files quarantined")
@@ -93,8 +153,11 @@ def lines(ledger: dict) -> list[str]:
             quarantine = f" + {r['quarantined']} quarantined" if r["quarantined"] else ""
             expected = "" if r["expected"] is None else f"  = {r['expected']} from {r['expected_from']}"
             out.append(f"    {r['stage']:<23} {r['what']:<40} {count:>7}{quarantine}{expected}  [{r['status']}]")
-    out.append("Ledger balances: every example is accounted for." if ledger["balanced"] else
-               "LEDGER DOES NOT BALANCE: " + "; ".join(ledger["mismatches"]))
+    out.append(
+        "Ledger balances: every example is accounted for."
+        if ledger["balanced"]
+        else "LEDGER DOES NOT BALANCE: " + "; ".join(ledger["mismatches"])
+    )
     return out
 
 

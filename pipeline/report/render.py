@@ -2,6 +2,7 @@
 CSS, charts as inline SVG. Nothing on the page is fetched: it opens offline, from a mail attachment or a
 bucket, as it was written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,6 @@ from typing import Optional
 import jinja2
 from markupsafe import Markup
 
-import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from pipeline.config import PipelineConfig, load_config
 from pipeline.report import charts
 
@@ -58,8 +58,9 @@ def build_charts(report: dict) -> dict:
     result = {"confusion": [], "loss": "", "accuracy": "", "comparison": ""}
     genres = report["genres"]
     if report["confusion"]["available"]:
-        result["confusion"] = [{"title": m["title"], "svg": charts.heatmap(m["matrix"], genres)}
-                               for m in report["confusion"]["matrices"]]
+        result["confusion"] = [
+            {"title": m["title"], "svg": charts.heatmap(m["matrix"], genres)} for m in report["confusion"]["matrices"]
+        ]
     training = report["training"]
     if training["available"]:
         epochs = training["epochs"]
@@ -67,21 +68,33 @@ def build_charts(report: dict) -> dict:
         if training["best_epoch"] is not None:
             markers.append((training["best_epoch"], f"best epoch {training['best_epoch']} (lowest val loss)"))
         markers += [(epoch - 0.5, f"{phase} phase") for epoch, phase in training["phase_changes"]]
-        shade = {"shade_from": training["overfit_from"], "shade_label": "val loss rising: overfitting"} \
-            if training["overfit_from"] is not None else {}
+        shade = (
+            {"shade_from": training["overfit_from"], "shade_label": "val loss rising: overfitting"}
+            if training["overfit_from"] is not None
+            else {}
+        )
         for metric, title in (("loss", "Loss per epoch"), ("accuracy", "Accuracy per epoch")):
             series = [
-                {"label": "train", "color": charts.TRAIN_COLOR,
-                 "points": [(e["epoch"], e.get(metric)) for e in epochs]},
-                {"label": "validation (eval split)", "color": charts.VALIDATION_COLOR, "dashed": True,
-                 "points": [(e["epoch"], e.get(f"val_{metric}")) for e in epochs]},
+                {
+                    "label": "train",
+                    "color": charts.TRAIN_COLOR,
+                    "points": [(e["epoch"], e.get(metric)) for e in epochs],
+                },
+                {
+                    "label": "validation (eval split)",
+                    "color": charts.VALIDATION_COLOR,
+                    "dashed": True,
+                    "points": [(e["epoch"], e.get(f"val_{metric}")) for e in epochs],
+                },
             ]
             result[metric] = charts.line_chart(series, title, "epoch", metric, markers=markers, **shade)
     if report["comparison"]["available"]:
         rows = report["comparison"]["rows"]
         result["comparison"] = charts.bar_chart(
-            [(r["name"], r["accuracy"], r["keras"]) for r in rows], "Test accuracy",
-            reference=[(report["evaluator_floor"], f"floor {report['evaluator_floor']:.0%}")])
+            [(r["name"], r["accuracy"], r["keras"]) for r in rows],
+            "Test accuracy",
+            reference=[(report["evaluator_floor"], f"floor {report['evaluator_floor']:.0%}")],
+        )
     return result
 
 
@@ -96,27 +109,42 @@ class Absent(jinja2.ChainableUndefined):
 def render_html(report: dict) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(__file__))),
-        autoescape=True, undefined=Absent, trim_blocks=True, lstrip_blocks=True)
+        autoescape=True,
+        undefined=Absent,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     environment.filters.update(pct=_pct, num=_num, signed=_signed)
     svgs = build_charts(report)
     # Our own SVG, every text in it escaped by charts.py.
-    svgs = {k: (Markup(v) if isinstance(v, str) else
-                [{**item, "svg": Markup(item["svg"])} for item in v]) for k, v in svgs.items()}
+    svgs = {
+        k: (Markup(v) if isinstance(v, str) else [{**item, "svg": Markup(item["svg"])} for item in v])
+        for k, v in svgs.items()
+    }
     return environment.get_template(TEMPLATE).render(r=report, charts=svgs)
 
 
-def write_report(config: PipelineConfig, output: Optional[str] = None, outputs: Optional[dict] = None,
-                 run_id: Optional[str] = None, **collect_args) -> str:
+def write_report(
+    config: PipelineConfig,
+    output: Optional[str] = None,
+    outputs: Optional[dict] = None,
+    run_id: Optional[str] = None,
+    report: Optional[dict] = None,
+    **collect_args,
+) -> str:
     """Writes the report of the newest complete local run, or of the run `run_id`, or of `outputs`
-    ("<component>.<key>" -> uri, as local_runner.latest_outputs gives them, naming their run) to `output`
-    (default config.report_path, local or gs://); returns its path."""
+    ("<component>.<key>" -> uri, as runs.latest_outputs gives them, naming their run), or `report` (what
+    collect.collect gave for them, when the caller has it already) to `output` (default config.report_path,
+    local or gs://); returns its path."""
     import tensorflow as tf
 
-    from pipeline.report.collect import collect
+    if report is None:
+        from pipeline.report.collect import collect
 
-    if outputs is None:
-        outputs = _latest_outputs(config, run_id)
-    html = render_html(collect(config, outputs, **collect_args))
+        if outputs is None:
+            outputs = _latest_outputs(config, run_id)
+        report = collect(config, outputs, **collect_args)
+    html = render_html(report)
     path = output or config.report_path
     parent = os.path.dirname(path)
     if parent:
@@ -127,7 +155,7 @@ def write_report(config: PipelineConfig, output: Optional[str] = None, outputs: 
 
 
 def _latest_outputs(config: PipelineConfig, run_id: Optional[str] = None) -> dict:
-    from pipeline.local_runner import latest_outputs  # never creates a missing database
+    from pipeline.runs import latest_outputs  # never creates a missing database
 
     outputs = latest_outputs(config, run_id=run_id)
     if outputs.run is None:
@@ -136,17 +164,24 @@ def _latest_outputs(config: PipelineConfig, run_id: Optional[str] = None) -> dic
 
 
 def main(argv=None) -> int:
-    from pipeline.cli import add_config_arguments, quiet_library_warnings
+    from pipeline.cli_common import add_config_arguments, quiet_library_warnings
 
-    parser = argparse.ArgumentParser(prog="genre-pipeline report",
-                                     description="Write the self-contained HTML report of the newest complete "
-                                                 "local run (or of --run RUN_ID).")
+    parser = argparse.ArgumentParser(
+        prog="genre-pipeline report",
+        description="Write the self-contained HTML report of the newest complete local run (or of --run RUN_ID).",
+    )
     add_config_arguments(parser)
-    parser.add_argument("--run", dest="run_id", metavar="RUN_ID",
-                        help="the run to report, by id (default: the newest complete run; "
-                             "`genre-pipeline outputs --list-runs` lists them)")
-    parser.add_argument("--output", help="where to write the HTML (default: report.output, else "
-                                         "<output_root>/<pipeline_name>/report.html)")
+    parser.add_argument(
+        "--run",
+        dest="run_id",
+        metavar="RUN_ID",
+        help="the run to report, by id (default: the newest complete run; "
+        "`genre-pipeline outputs --list-runs` lists them)",
+    )
+    parser.add_argument(
+        "--output",
+        help="where to write the HTML (default: report.output, else <output_root>/<pipeline_name>/report.html)",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, args.overrides)

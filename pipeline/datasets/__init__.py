@@ -1,0 +1,1 @@
+"""Datasets the pipeline reads: the synthetic demo dataset in FMA's layout (demo) and the FMA download (fma)."""

@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines v2 / Vertex AI: the compiler (kubeflow_runner), accelerator placement, submission, their CLI."""

@@ -1,0 +1,168 @@
+"""The run summary as console text (`make run-local` prints it at the end, `make outputs` on its own), from
+collect.collect()'s dict: the same data the HTML report shows, read once from the run's artifacts there."""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.report import ledger as ledger_view
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _artifacts(report: dict) -> dict[str, str]:
+    return dict(report["overview"]["artifacts"])
+
+
+def run(report: dict) -> list[str]:
+    """Which run the outputs are from."""
+    info = report["overview"].get("run")
+    if info is None:
+        return []
+    lines = [f"Run:             {info['text']}"]
+    if not info["complete"]:
+        lines.append("  (not a complete run: only the steps it finished are shown)")
+    return lines
+
+
+def data(report: dict) -> list[str]:
+    """Ingestion, the TFDV artifacts and anomalies per split, the transform."""
+    lines = []
+    artifacts = _artifacts(report)
+    examples = artifacts.get("AudioExampleGen.examples")
+    if examples:
+        dataset = report["dataset"]
+        if dataset["available"]:
+            counts = dataset["counts"]
+            lines.append(
+                f"Ingestion: {counts['files_seen']} files seen = {counts['files_with_examples']} with examples "
+                f"+ {counts['files_quarantined']} quarantined; {counts['examples']} examples "
+                f"{dataset['examples_per_split']}"
+            )
+            if dataset["quarantined_by_reason"]:
+                lines.append(f"Quarantine by reason: {dataset['quarantined_by_reason']}")
+        lines.append(f"Examples:        {examples}")
+        lines.append(f"Quarantine list: {report['quarantine_files']['AudioExampleGen.examples']}")
+    for label, key in (
+        ("Statistics", "StatisticsGen.statistics"),
+        ("Schema", "SchemaGen.schema"),
+        ("Anomalies", "ExampleValidator.anomalies"),
+    ):
+        if key in artifacts:
+            lines.append(f"{label + ':':<16} {artifacts[key]}")
+    if report["anomalies"]["available"]:
+        for split, found in report["anomalies"]["by_split"].items():
+            lines.append(f"  anomalies in {split}: " + ("; ".join(found) if found else "none"))
+    transform = report["transform"]
+    if transform["available"]:
+        counts = transform["counts"]
+        lines.append(
+            f"Transform: {counts['examples_in']} examples in = {counts['examples_out']} out + "
+            f"{counts['quarantined']} quarantined"
+            + (f" {transform['quarantined_by_reason']}" if counts["quarantined"] else "")
+            + "; "
+            f"{transform['engineered']}"
+        )
+        lines.append(
+            f"Transformed:     {transform['uri']}  (quarantine: {os.path.basename(transform['quarantine_path'])})"
+        )
+    return lines
+
+
+def models(report: dict) -> list[str]:
+    """Each trained model's accuracy on eval and test (per segment, and per track with segments averaged):
+    the Keras model's as its Trainer measured it, the baselines' as theirs."""
+    keras, baselines = report["trainer"], report["baselines"]
+    rows = []
+    if keras["available"]:
+        rows.append((keras["name"], keras["eval_accuracy"], keras["test_accuracy"], keras["track_accuracy"]))
+    if baselines["available"]:
+        for m in baselines["models"]:
+            best = " (best baseline)" if m["best"] else ""
+            rows.append((f"sklearn {m['algorithm']}{best}", m["eval_accuracy"], m["accuracy"], m["track_accuracy"]))
+    if not rows:
+        return []
+    width = max(len(row[0]) for row in rows) + 2
+    lines = [f"{'Model':<{width}} {'eval acc':>9} {'test acc':>9} {'test acc, whole tracks':>23}"]
+    lines += [f"{name:<{width}} {_percent(e):>9} {_percent(t):>9} {_percent(tt):>23}" for name, e, t, tt in rows]
+    artifacts = _artifacts(report)
+    if keras["available"]:
+        lines.append(
+            f"Keras model:     {artifacts.get('Trainer.model')}  (run logs: {artifacts.get('Trainer.model_run')})"
+        )
+    if artifacts.get("SklearnBaselineTrainer.model"):
+        lines.append(f"Baseline models: {artifacts['SklearnBaselineTrainer.model']}")
+    return lines
+
+
+def blessing(report: dict) -> list[str]:
+    """The Evaluator's decision, check by check, and what the Pusher did with it."""
+    artifacts = _artifacts(report)
+    if not artifacts.get("Evaluator.blessing"):
+        return []
+    decision = report["blessing"]
+    if not decision["available"]:
+        lines = [f"Blessing:        not readable ({decision['why']})"]
+    else:
+        metrics = decision.get("metrics") or {}
+        verdict = "BLESSED" if decision["blessed"] else "NOT BLESSED"
+        lines = [
+            f"Blessing:        {verdict} (Evaluator on {decision.get('split')}: accuracy "
+            f"{_number(metrics.get('accuracy'))}, macro-F1 {_number(metrics.get('macro_f1'))} over "
+            f"{metrics.get('example_count', '?')} examples)"
+        ]
+        for check in decision.get("checks", []):
+            if check.get("skipped"):
+                outcome = f"skipped: {check.get('detail', '')}"
+            else:
+                outcome = (
+                    f"{check.get('metric')} {_number(check.get('measured'))} {check.get('comparison')} "
+                    f"{_number(check.get('threshold'))}: {'passed' if check.get('passed') else 'FAILED'}"
+                )
+            lines.append(f"  {check['name']:<16} {outcome}")
+    lines.append(f"Evaluation:      {artifacts.get('Evaluator.evaluation')}")
+    lines.append(push(report))
+    return lines
+
+
+def push(report: dict) -> str:
+    result = report["push"]
+    if not result["available"]:
+        if "Pusher.pushed_model" in _artifacts(report):
+            return f"Pushed:          not readable ({result['why']})"
+        return "Pushed:          the Pusher has not run"
+    if result["pushed"]:
+        return (
+            f"Pushed:          version {result['version']} -> {result['model_dir']}  "
+            f"(manifest {result['manifest_path']})"
+        )
+    current = f"; serving stays at version {result['serving_version']}" if result["serving_version"] is not None else ""
+    return f"Pushed:          nothing ({result['why']}){current}"
+
+
+def ledger(report: dict) -> list[str]:
+    section = report["ledger"]
+    if not section["available"]:
+        return [f"Ledger:          not available ({section['why']})"]
+    return ledger_view.lines(section)
+
+
+def text(report: dict) -> str:
+    """The whole run summary."""
+    settings = dict(report["overview"]["settings"])
+    lines = [
+        *run(report),
+        *data(report),
+        *models(report),
+        *blessing(report),
+        *ledger(report),
+        f"Pipeline root:   {settings['Pipeline root']}",
+        f"MLMD database:   {settings['MLMD database']}",
+    ]
+    return "\n".join(lines)

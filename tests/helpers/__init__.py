@@ -1,0 +1,1 @@
+"""Helpers for the tests (fixture data, MLMD stores, compiled specs, a headless browser); not shipped."""

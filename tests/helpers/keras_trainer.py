@@ -1,0 +1,127 @@
+"""Test helpers and session fixtures (registered for every test by the root conftest.py): a tiny transformed
+Examples artifact (1 s segments, 32 mels, 32x32 images), its exported featurizer, and a cnn2d_mel model
+trained on it through the real TFX Trainer executor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from components import ledger
+from components.formats import SPLITS
+from components.json_files import write_json
+from pipeline import component_settings
+from pipeline.config import load_config
+
+FIXTURE_AUDIO = Path(__file__).resolve().parents[2] / "tests" / "data" / "audio"
+DRUM_BASS = FIXTURE_AUDIO / "admiralbob77_-_Choice_-_Drum-bass.ogg"  # 25 s, 22.05 kHz mono, real music
+VIBE_ACE = FIXTURE_AUDIO / "Kevin_MacLeod_-_Vibe_Ace.ogg"  # 61.5 s, 22.05 kHz mono
+
+SMALL_OVERRIDES = [
+    "audio.segment_seconds=1",
+    "transform.spectrogram.n_mels=32",
+    "transform.spectrogram.image_size=32",
+    "trainer.epochs=3",
+    "trainer.batch_size=8",
+    "trainer.learning_rate=0.01",
+    "trainer.early_stopping_patience=2",
+    "trainer.mobilenet.weights=random",
+]
+
+
+def small_config(*extra: str):
+    return load_config(None, [*SMALL_OVERRIDES, *extra])
+
+
+def real_clip(path: Path = DRUM_BASS, seconds_offset: float = 0.0, samples: int = 22050) -> np.ndarray:
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    assert rate == 22050, "the fixture clips are 22.05 kHz"
+    start = int(seconds_offset * rate)
+    return audio[start : start + samples, 0].copy()
+
+
+@pytest.fixture(scope="session")
+def settings():
+
+    return component_settings.spectrogram_settings(small_config())
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory, settings):
+    """{"examples": artifact root with Split-train/eval/test, "featurizer": exported featurizer dir}.
+
+    Tones (one pitch per genre: learnable in a few steps) in every split, and real music segments in
+    train and test; train has two shards so interleaving and shard shuffling are exercised."""
+    from components.featurizer import export_featurizer
+    from tests.helpers import keras_data as testdata
+
+    root = tmp_path_factory.mktemp("keras-trainer")
+    config = small_config()
+    featurizer_dir = str(root / "featurizer")
+    export_featurizer(settings, featurizer_dir)
+    examples = str(root / "examples")
+    genres = config.genres
+    music = [testdata.Segment(real_clip(DRUM_BASS, s), 0, genres[0], 900001, i, 4) for i, s in enumerate((2, 5, 8, 11))]
+    splits = {
+        "train": testdata.tone_segments(genres, 6, settings, seed=1) + music[:2],
+        "eval": testdata.tone_segments(genres, 2, settings, seed=2, first_track_id=50000),
+        "test": testdata.tone_segments(genres, 2, settings, seed=3, first_track_id=90000) + music[2:],
+    }
+    counts = {}
+    for split, segments in splits.items():
+        testdata.write_split(
+            examples, split, testdata.transform_segments(segments, settings), shards=2 if split == "train" else 1
+        )
+        counts[split] = len(segments)
+    # What SpectrogramTransform records beside its splits: the counts the Trainer checks what it reads against.
+    write_json(os.path.join(examples, ledger.SUMMARY_FILE), {ledger.EXAMPLES_WRITTEN: counts})
+    return {"examples": examples, "featurizer": featurizer_dir, "counts": counts, "root": str(root)}
+
+
+def run_trainer(tiny_artifact, output_dir: str, config, splits=SPLITS, train_steps: int = 0):
+    """The standard TFX Trainer's executor (GenericExecutor) running our run_fn, as the pipeline runs it."""
+    from tfx.components.trainer import executor as trainer_executor
+    from tfx.proto import trainer_pb2
+    from tfx.types import artifact_utils, standard_artifacts
+    from tfx.types import standard_component_specs as keys
+    from tfx.utils import json_utils, proto_utils
+
+    examples = standard_artifacts.Examples()
+    examples.uri = tiny_artifact["examples"]
+    examples.split_names = artifact_utils.encode_split_names(list(splits))
+    transform_graph = standard_artifacts.TransformGraph()
+    transform_graph.uri = tiny_artifact["featurizer"]
+    model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
+    model.uri, model_run.uri = os.path.join(output_dir, "model"), os.path.join(output_dir, "model_run")
+    exec_properties = {
+        keys.TRAIN_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.TrainArgs(splits=["train"], num_steps=train_steps)),
+        keys.EVAL_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.EvalArgs(splits=["eval"])),
+        keys.RUN_FN_KEY: "components.keras_trainer.trainer.run_fn",
+        keys.CUSTOM_CONFIG_KEY: json_utils.dumps(component_settings.trainer_settings(config).to_custom_config()),
+    }
+    trainer_executor.GenericExecutor().Do(
+        {keys.EXAMPLES_KEY: [examples], keys.TRANSFORM_GRAPH_KEY: [transform_graph]},
+        {keys.MODEL_KEY: [model], keys.MODEL_RUN_KEY: [model_run]},
+        exec_properties,
+    )
+    from tfx.utils import path_utils
+
+    return {"serving_model_dir": path_utils.serving_model_dir(model.uri), "model_run_dir": model_run.uri}
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, tiny_artifact):
+    """A cnn2d_mel model trained by run_fn on the tiny artifact: its output dirs."""
+    output = str(tmp_path_factory.mktemp("trained"))
+    return run_trainer(tiny_artifact, output, small_config())
+
+
+@pytest.fixture(scope="session")
+def served(trained):
+    import tensorflow as tf
+
+    return tf.saved_model.load(trained["serving_model_dir"])
