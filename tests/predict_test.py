@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -362,13 +363,15 @@ def test_make_predict_reports_genre_predicts_exit_status(destination, refused_fi
     """GNU make exits 2 whenever a recipe fails, whatever the recipe's status: the recipe names
     genre-predict's own status (1: files refused) and where to get it as the exit status."""
     silence = refused_files["silence.wav"][0]
+    venv = sys.prefix  # the environment running the tests (.venv, or .venv-py310 in CI's second run)
     done = subprocess.run(
         [
             "make",
             "--no-print-directory",
             "-o",
-            ".venv/.installed-from-lock",
+            f"{venv}/.installed-from-lock",
             "predict",
+            f"VENV={venv}",
             f"FILES={MP3} {silence}",
             f"MODEL={destination}",
             "FORMAT=jsonl",
@@ -381,6 +384,6 @@ def test_make_predict_reports_genre_predicts_exit_status(destination, refused_fi
     assert done.returncode == 2, done.stderr
     assert f"genre-predict: {silence}: " in done.stderr and "[silent]" in done.stderr
     assert "genre-predict exited with status 1" in done.stderr
-    assert ".venv/bin/genre-predict" in done.stderr
+    assert f"run {venv}/bin/genre-predict directly" in done.stderr
     good, bad = _jsonl("\n".join(line for line in done.stdout.splitlines() if line.startswith("{")))
     assert good["file"] == str(MP3) and bad == {"file": silence, "error": "silent", "detail": bad["detail"]}
