@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     config = load_config(args.config, overrides)
     configure_logging(os.path.join(runs, "bench-ledger.log"))
 
+    from components.run_reporter import ledger
     from pipeline import local_runner
-    from pipeline.report import ledger
 
     local_runner.prepare_dataset(config)  # made once, outside the timing
     started = time.monotonic()

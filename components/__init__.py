@@ -8,3 +8,14 @@ import os
 # imported. The one place it is set: every entry point passes through this package (the `pipeline` package
 # imports it first, executors run in containers through `components.*`, pytest's conftest.py imports it).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def __getattr__(name: str):
+    # Kubeflow's container entrypoint imports a custom artifact class by its schema title, which must be
+    # "<top-level module>.<Class>" (TFX's KFP compiler): "components.RunReport" resolves here, lazily, so that
+    # importing `components` stays free of TFX.
+    if name == "RunReport":
+        from components.run_reporter.component import RunReport
+
+        return RunReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

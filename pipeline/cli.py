@@ -24,8 +24,8 @@ def cmd_run_local(args, config) -> int:
     configure_logging(log_file)
     print(f"Full log: {log_file}")
     outputs = local_runner.run(config)  # this run's outputs, not those of a concurrent or an earlier run
-    from pipeline.report import summary, write_report
-    from pipeline.report.collect import collect
+    from components.run_reporter import summary
+    from pipeline.report import collect, write_report
 
     report = collect(config, outputs)  # read once: the summary, the ledger check and the HTML report
     print("\nPipeline finished. Outputs:\n" + summary.text(report))
@@ -64,13 +64,26 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--run",
         dest="run_id",
         metavar="RUN_ID",
-        help="the run to show, by id (default: the newest complete run; see --list-runs)",
+        help="the run to show: a local run id (default: the newest complete run; see --list-runs), a KFP run id "
+        "(--host), a Vertex job (--project, --region) or the pipeline root URI of a run",
     )
     parser.add_argument("--list-runs", action="store_true", help="list the recorded runs, newest first, and exit")
+    from pipeline.report.command import add_remote_arguments
+
+    add_remote_arguments(parser)
 
 
 def cmd_outputs(args, config) -> int:
     from pipeline import runs
+    from pipeline.report.command import is_remote
+
+    if is_remote(args):  # a Kubeflow or Vertex run: its RunReporter's summary.json, printed as for a local run
+        from components.run_reporter import summary
+        from pipeline.deploy.remote_runs import read_summary
+        from pipeline.report.command import remote_report
+
+        print(summary.text(read_summary(remote_report(args))))
+        return 0
 
     if getattr(args, "list_runs", False):
         recorded = runs.list_runs(config)
@@ -86,8 +99,8 @@ def cmd_outputs(args, config) -> int:
             "Run `make run-local` first (or pick a run: `genre-pipeline outputs --list-runs`, `--run RUN_ID`)."
         )
         return 1
-    from pipeline.report import summary
-    from pipeline.report.collect import collect
+    from components.run_reporter import summary
+    from pipeline.report import collect
 
     print(summary.text(collect(config, outputs)))
     return 0

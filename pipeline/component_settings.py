@@ -11,6 +11,8 @@ from components.audio_example_gen.settings import IngestSettings
 from components.blessing_evaluator.policy import BlessingPolicy
 from components.featurizer import SpectrogramSettings
 from components.keras_trainer.settings import TrainerSettings
+from components.run_reporter.collect import ALGORITHM_NAMES
+from components.run_reporter.settings import ReportSettings
 from components.settings_base import TFRecordOutput
 from components.sklearn_baseline_trainer.settings import BaselineSettings
 from components.spectrogram_transform.settings import TransformSettings
@@ -76,3 +78,46 @@ def eval_config(config: PipelineConfig):
     from components.blessing_evaluator.eval_config import build_eval_config
 
     return build_eval_config(len(config.genres), config.evaluator)
+
+
+def report_settings(config: PipelineConfig) -> ReportSettings:
+    """The RunReporter's (and the local report's): the genres, what the settings table says, and the few
+    settings the report's sections read."""
+    dataset = (
+        f"built-in demo data ({config.resolve(config.demo.root)})"
+        if config.dataset.uses_demo
+        else f"{config.audio_root} ({config.dataset.layout} layout, subset {config.dataset.subset})"
+    )
+    b, e, t = config.baselines, config.evaluator, config.trainer
+    rows = [
+        ("Dataset", dataset),
+        ("Genres", f"{len(config.genres)}: {', '.join(config.genres)}"),
+        ("Audio", f"{config.audio.sample_rate} Hz mono, {config.audio.example_seconds:g} s examples"),
+        (
+            "Split",
+            f"{config.split.method} (hashed splits: train/eval/test {config.split.train_percent}/"
+            f"{config.split.eval_percent}/{config.split.test_percent} %)",
+        ),
+        (
+            "Keras model",
+            f"{t.model_family}, up to {t.epochs} epochs, batch {t.batch_size}, learning rate {t.learning_rate:g}",
+        ),
+        ("Baselines", ", ".join(ALGORITHM_NAMES.get(a, a) for a in b.algorithms) if b.enabled else "disabled"),
+        (
+            "Blessing policy",
+            f"on the {e.example_split} split: accuracy >= {e.accuracy_floor:g}, at most "
+            f"{e.max_accuracy_drop:g} below the last blessed model, >= best baseline + {e.baseline_margin:g}",
+        ),
+        ("Push destination", config.push_destination),
+        ("Pipeline root", config.pipeline_root),
+        ("MLMD database", config.metadata_path),
+    ]
+    return ReportSettings(
+        pipeline_name=config.pipeline_name,
+        genres=list(config.genres),
+        settings_rows=rows,
+        baselines_enabled=b.enabled,
+        model_family=t.model_family,
+        accuracy_floor=e.accuracy_floor,
+        push_destination=config.push_destination,
+    )

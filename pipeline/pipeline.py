@@ -16,6 +16,7 @@ from components.audio_example_gen.component import AudioExampleGen
 from components.audio_example_gen.sources import walk_files
 from components.blessing_evaluator.component import BlessingEvaluator
 from components.blessing_evaluator.policy import TARGETS
+from components.run_reporter.component import RunReporter
 from components.sklearn_baseline_trainer.component import SklearnBaselineTrainer
 from components.spectrogram_transform.component import SpectrogramTransform
 from components.versioned_pusher.component import VersionedPusher
@@ -133,6 +134,22 @@ def create_components(config: PipelineConfig, target: str = "local") -> dict[str
         destination=config.push_destination,
         manifest_context={"config": config.model_dump(mode="json")},
     ).with_id("Pusher")
+    # Last: the run's report, ledger and summary as an artifact, from the run's own artifacts (no MLMD query, no
+    # resolver), so a Kubeflow or Vertex run has them too. It never fails the run (see its README).
+    components["RunReporter"] = RunReporter(
+        component_settings.report_settings(config),
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        anomalies=example_validator.outputs["anomalies"],
+        transformed_examples=spectrogram_transform.outputs["transformed_examples"],
+        model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
+        baseline_models=baselines.outputs["model"] if baselines else None,
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        pushed_model=components["Pusher"].outputs["pushed_model"],
+    ).with_id("RunReporter")
     return components
 
 

@@ -2,7 +2,7 @@
 runner's record on its run, and closing runs whose runner is gone (their partial outputs removed).
 
 `latest_outputs` is how every reader of a run's outputs (the console summary, `make outputs`, the report:
-pipeline/report/collect.py) finds the artifacts; what is in them is read by collect.py alone."""
+components/run_reporter/collect.py) finds the artifacts; what is in them is read by collect.py alone."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ def _runs(tmp_path, monkeypatch=None):
     from tests.helpers.mlmd_runs import Runs
 
     if monkeypatch is not None:
-        from pipeline.report import ledger
+        from components.run_reporter import ledger
 
         monkeypatch.setattr(ledger, "build", lambda outputs: {"splits": {}, "balanced": True, "mismatches": []})
     return Runs(load_config(None, [f"output_root={tmp_path}"]))
@@ -275,10 +275,10 @@ def test_run_local_reads_its_run_once_for_the_summary_the_ledger_check_and_the_r
     the summary, checks the ledger and writes the HTML report from that one dict."""
     import os
 
+    from components.run_reporter import ledger
     from pipeline import local_runner
+    from pipeline import report as collect_module
     from pipeline import runs as pipeline_runs
-    from pipeline.report import collect as collect_module
-    from pipeline.report import ledger
 
     runs = _runs(tmp_path)
     runs.complete_run("done", blessed=True)

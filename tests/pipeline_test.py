@@ -35,6 +35,7 @@ def test_pipeline_wires_validation_transform_and_both_trainers(tmp_path):
         "LatestBlessedModelResolver",
         "Evaluator",
         "Pusher",
+        "RunReporter",
     }
     transform, trainer = by_id["SpectrogramTransform"], by_id["Trainer"]
     # The transform waits for data validation; both trainers read the transformed examples.
@@ -87,6 +88,21 @@ def test_evaluator_blesses_against_the_latest_blessed_model_and_the_baselines(tm
     assert (blessings.producer_component_id, blessings.output_key) == ("Evaluator", "blessing")
     assert pusher.inputs["model_blessing"] is evaluator.outputs["blessing"]
     assert pusher.exec_properties["destination"] == config.push_destination
+
+
+def test_the_run_reporter_reads_every_steps_output_of_this_run_last(tmp_path):
+    from components.run_reporter.executor import INPUT_SOURCES
+
+    components = create_components(_config(tmp_path), "kubeflow")
+    reporter = components["RunReporter"]
+    for key, source in INPUT_SOURCES.items():
+        producer, output_key = source.split(".")
+        assert reporter.inputs[key] is components[producer].outputs[output_key], key
+    ordered = [c.id for c in create_pipeline(_config(tmp_path), components=components).components]
+    assert ordered[-1] == "RunReporter" and components["Pusher"] in reporter.upstream_nodes
+    config = load_config(overrides=[f"output_root={tmp_path / 'runs'}", "baselines.enabled=false"])
+    without_baselines = create_components(config)
+    assert "baseline_models" not in without_baselines["RunReporter"].inputs
 
 
 def test_kubeflow_target_has_no_resolver_and_regresses_against_the_push_destination(tmp_path):

@@ -362,7 +362,7 @@ def test_dataset_section_counts_splits_genres_and_quarantine(page, run):
 def test_ledger_section_shows_each_split_stage_by_stage_and_flags_a_mismatch(page, run):
     """Here StatisticsGen profiled the transformed examples (one test example fewer than ingestion
     recorded): that row must be flagged, while the transform's and the Trainer's rows balance."""
-    from pipeline.report import ledger
+    from components.run_reporter import ledger
 
     text = _section(page["text"], "Example ledger", "Data statistics (TFDV)")
     assert "does not balance" in text
@@ -393,7 +393,7 @@ def test_ledger_section_shows_each_split_stage_by_stage_and_flags_a_mismatch(pag
 
 
 def test_statistics_section_matches_tfdv_and_the_example_validator(page, run):
-    from pipeline.report import data_validation
+    from components.run_reporter import data_validation
 
     text = _section(page["text"], "Data statistics (TFDV)", "Train / eval / test skew")
     stats = data_validation.load_statistics(run["outputs"]["StatisticsGen.statistics"])
@@ -409,8 +409,8 @@ def test_statistics_section_matches_tfdv_and_the_example_validator(page, run):
 def test_console_summary_shows_the_collected_reports_figures(run):
     """The summary run-local and `make outputs` print is rendered from collect()'s dict (the report's data): the
     same counts, anomalies, accuracies, blessing, push and ledger, and only this run's artifacts."""
-    from pipeline.report import data_validation, summary
-    from pipeline.report.collect import collect
+    from components.run_reporter import data_validation, summary
+    from pipeline.report import collect
 
     report = collect(run["config"], run["outputs"], evaluation=run["evaluation"])
     text = summary.text(report)
@@ -641,7 +641,7 @@ def test_unblessed_decision_says_why_and_that_nothing_was_pushed(run, tmp_path):
 
 
 def test_metrics_from_confusion_match_the_baselines_metric_code():
-    from pipeline.report.collect import metrics_from_confusion
+    from components.run_reporter.collect import metrics_from_confusion
 
     matrix = [[5, 1, 0], [2, 2, 0], [0, 0, 0]]
     result = metrics_from_confusion(matrix, ["a", "b", "c"])
@@ -652,7 +652,7 @@ def test_metrics_from_confusion_match_the_baselines_metric_code():
 
 
 def test_overfitting_is_where_val_loss_turns_up_while_train_loss_falls():
-    from pipeline.report.collect import overfitting
+    from components.run_reporter.collect import overfitting
 
     epochs = [
         {"epoch": i + 1, "loss": loss, "val_loss": val}
@@ -669,7 +669,7 @@ def test_data_validation_flags_a_shifted_feature_with_tfdvs_own_measure(tmp_path
     import tensorflow as tf
     import tensorflow_data_validation as tfdv
 
-    from pipeline.report import data_validation
+    from components.run_reporter import data_validation
 
     rng = np.random.default_rng(0)
 
@@ -715,7 +715,7 @@ def test_data_validation_flags_a_shifted_feature_with_tfdvs_own_measure(tmp_path
 
 
 def test_charts_are_escaped_svg_with_the_numbers():
-    from pipeline.report import charts
+    from components.run_reporter import charts
 
     svg = charts.heatmap([[3, 1], [0, 4]], ["Hip-Hop", "<Folk & co>"], title="m")
     assert svg.count("<rect") == 4 and "&lt;Folk &amp; co&gt;" in svg and "<Folk" not in svg
@@ -766,3 +766,73 @@ def test_report_is_of_one_named_run_the_newest_complete_one_unless_another_is_ch
     assert "run 2026-01-02T10:00:00 is not complete (interrupted" in text
     assert runs.outputs["2026-01-02T10:00:00"]["Trainer.model"] in text
     assert main(["--set", f"output_root={tmp_path}", "--run", "nope", "--output", str(chosen)]) == 2
+
+
+# -- the RunReporter component: the same report as an artifact of the run -----------------------------------
+
+
+def _run_reporter(config, outputs: dict, uri: str):
+    """RunReporter's executor on `outputs` ("<component>.<key>" -> uri) as its input artifacts."""
+    from components.run_reporter.component import _TYPES, RunReport
+    from components.run_reporter.executor import INPUT_SOURCES, REPORT_KEY, SETTINGS_KEY, Executor
+    from pipeline.component_settings import report_settings
+
+    inputs = {}
+    for key, name in INPUT_SOURCES.items():
+        if outputs.get(name):
+            artifact = _TYPES[key]()
+            artifact.uri = outputs[name]
+            inputs[key] = [artifact]
+    report = RunReport()
+    report.uri = uri
+    Executor().Do(inputs, {REPORT_KEY: [report]}, {SETTINGS_KEY: report_settings(config).model_dump_json()})
+    return report
+
+
+def test_run_reporter_writes_the_report_summary_and_ledger_of_its_input_artifacts(run, tmp_path):
+    from components.run_reporter import summary
+    from pipeline.report import collect
+
+    uri = str(tmp_path / "RunReporter" / "report")
+    artifact = _run_reporter(run["config"], run["outputs"], uri)
+    status = _read(os.path.join(uri, "status.json"))
+    assert status["ok"] is True and status["error"] == ""
+    written = _read(os.path.join(uri, "summary.json"))
+    expected = json.loads(json.dumps(collect(run["config"], run["outputs"]), default=list))
+    for section in ("verdict", "dataset", "ledger", "comparison", "per_genre", "blessing", "push", "anomalies"):
+        assert written[section] == expected[section], section
+    assert _read(os.path.join(uri, "ledger.json")) == expected["ledger"]
+    assert written["verdict"]["label"] == "BLESSED" and written["ledger"]["mismatches"]  # the fixture's mismatch
+    # `make outputs RUN=<remote run>` prints the artifact's summary.json: the same text as for the local run,
+    # except that the reporter names the run by its pipeline run id.
+    assert written["overview"]["run"]["text"].startswith("this run (reported ")
+    assert summary.text(written).split("\n")[1:] == summary.text(expected).split("\n")
+    html = open(os.path.join(uri, "report.html"), encoding="utf-8").read()
+    assert_self_contained(html)
+    assert "BLESSED" in _text(html) and "Example ledger" in _text(html)
+    assert artifact.get_int_custom_property("ok") == 1
+    assert artifact.get_int_custom_property("blessed") == 1
+    assert artifact.get_int_custom_property("ledger_balanced") == 0
+    assert artifact.get_int_custom_property("version") == written["push"]["version"]
+    assert artifact.get_int_custom_property("anomalies") == sum(map(len, written["anomalies"]["by_split"].values()))
+    keras = next(row for row in written["comparison"]["rows"] if row["keras"])
+    assert artifact.get_float_custom_property("keras_accuracy") == pytest.approx(keras["accuracy"])
+    svm = next(m for m in written["baselines"]["models"] if m["algorithm"] == "svm")
+    assert artifact.get_float_custom_property("svm_macro_f1") == pytest.approx(svm["macro_f1"])
+
+
+def test_a_failing_report_is_recorded_never_raised_and_the_run_summary_says_so(run, tmp_path, monkeypatch):
+    from components.run_reporter import render, summary
+    from pipeline.report import collect
+
+    def full_disk(report, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render, "write_html", full_disk)
+    uri = str(tmp_path / "report")
+    artifact = _run_reporter(run["config"], run["outputs"], uri)  # does not raise
+    status = _read(os.path.join(uri, "status.json"))
+    assert status["ok"] is False and status["error"] == "OSError: [Errno 28] No space left on device"
+    assert artifact.get_int_custom_property("ok") == 0
+    text = summary.text(collect(run["config"], {**run["outputs"], "RunReporter.report": uri}))
+    assert f"Report artifact: FAILED (OSError: [Errno 28] No space left on device); see {uri}" in text

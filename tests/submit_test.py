@@ -2,16 +2,15 @@
 no host, an unreachable host, a refusing API, and missing Google credentials."""
 
 import json
-import socket
-import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from pipeline.deploy import cli as deploy_cli
 from pipeline.deploy.kubeflow_runner import compile_pipeline
 from pipeline.deploy.submit import SubmitError, submit_kubeflow, submit_vertex
+from tests.helpers.loopback import closed_port, serve
 from tests.kubeflow_compile_test import ROOT, cloud_config
 
 
@@ -48,27 +47,14 @@ def kfp_api(refuse_runs_with=None):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(Handler) as url:
+        yield url, requests
 
 
 @pytest.fixture
 def package(tmp_path):
     config = cloud_config(accelerator="gpu:nvidia-l4:1")
     return compile_pipeline(config, "kubeflow", str(tmp_path / "pipeline.yaml")).path
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_kfp_client_sends_the_spec_the_platform_document_and_the_submit_settings(package):
@@ -80,7 +66,7 @@ def test_kfp_client_sends_the_spec_the_platform_document_and_the_submit_settings
             "kubeflow.service_account=pipeline-runner",
         )
         run = submit_kubeflow(config, package)
-    assert run == {"run_id": "run-42", "run_name": "nightly", "url": f"{host}/#/runs/details/run-42"}
+    assert run == {"run_id": "run-42", "run_name": "nightly", "host": host, "url": f"{host}/#/runs/details/run-42"}
     experiment = next(body for method, path, body in requests if path == "/apis/v2beta1/experiments" and body)
     assert experiment["display_name"] == "genre-runs"
     body = next(body for method, path, body in requests if path == "/apis/v2beta1/runs")
@@ -104,7 +90,7 @@ def test_a_refusing_api_gives_its_status_and_what_to_do(package):
 
 
 def test_an_unreachable_host_is_one_line_naming_the_host(package):
-    host = f"http://127.0.0.1:{_closed_port()}"
+    host = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(SubmitError) as error:
         submit_kubeflow(cloud_config(f"kubeflow.host={host}"), package)
     message = str(error.value)
@@ -147,7 +133,7 @@ def test_command_line_reports_submit_errors_on_one_line(tmp_path, capsys):
     args = [
         "submit-kubeflow",
         "--host",
-        f"http://127.0.0.1:{_closed_port()}",
+        f"http://127.0.0.1:{closed_port()}",
         "--output",
         str(tmp_path / "p.yaml"),
         "--image",
@@ -164,3 +150,15 @@ def test_command_line_reports_submit_errors_on_one_line(tmp_path, capsys):
     assert deploy_cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: cannot reach the Kubeflow Pipelines API at http://127.0.0.1:")
+
+
+def test_a_submitted_run_says_how_to_review_it_when_it_has_finished(tmp_path, capsys):
+    with kfp_api() as (host, _):
+        args = ["submit-kubeflow", "--host", host, "--output", str(tmp_path / "p.yaml"), "--image", "r.example/fma:1"]
+        args += ["--pipeline-root", ROOT, "--set", "dataset.audio_root=gs://fma-bucket/fma_small"]
+        args += ["--set", "dataset.metadata_dir=gs://fma-bucket/fma_metadata"]
+        args += ["--set", "pusher.destination=gs://fma-bucket/models/fma-genre"]
+        assert deploy_cli.main(args) == 0
+    out = capsys.readouterr().out
+    review = f"RUN=run-42 HOST={host}"
+    assert f"When it has finished: make outputs {review}  (its summary), make report {review}" in out

@@ -26,3 +26,10 @@ QUARANTINE_FILE = "quarantine.jsonl"
 # At the root of a Model artifact written by SklearnBaselineTrainer: the summary of every algorithm
 # (best_algorithm, best_test_accuracy, ...), read by the BlessingEvaluator.
 BASELINE_SUMMARY_FILE = "metrics.json"
+
+# In the RunReporter's `report` artifact (components/run_reporter): the run's HTML report, its machine-readable
+# summary (the report's data as JSON), its example ledger and whether the reporter succeeded.
+REPORT_HTML = "report.html"
+REPORT_SUMMARY = "summary.json"
+REPORT_LEDGER = "ledger.json"
+REPORT_STATUS = "status.json"

@@ -84,9 +84,13 @@ def cmd_submit(args) -> int:
     if args.target == "kubeflow":
         run = submit.submit_kubeflow(config, compiled.path)
         print(f"Submitted run {run['run_name']} ({run['run_id']}): {run['url']}")
+        review = f"RUN={run['run_id']} HOST={run['host']}"
     else:
         job = submit.submit_vertex(config, compiled.path)
         print(f"Submitted {job['job']}: {job['url']}")
+        review = f"RUN={job['job']}"
+    # The run's RunReporter writes the report, the ledger and the summary as its artifact (docs/deploy.md).
+    print(f"When it has finished: make outputs {review}  (its summary), make report {review}  (its HTML report)")
     return 0
 
 

@@ -64,7 +64,12 @@ def submit_kubeflow(config: PipelineConfig, package_path: str) -> dict[str, str]
         raise SubmitError(
             f"the Kubeflow Pipelines API at {host} refused the run: HTTP {e.status} {e.reason}{_auth_hint(e.status)}"
         ) from e
-    return {"run_id": result.run_id, "run_name": run_name, "url": f"{host.rstrip('/')}/#/runs/details/{result.run_id}"}
+    return {
+        "run_id": result.run_id,
+        "run_name": run_name,
+        "host": host,
+        "url": f"{host.rstrip('/')}/#/runs/details/{result.run_id}",
+    }
 
 
 def vertex_job(config: PipelineConfig, template_path: str, credentials: Any = None):

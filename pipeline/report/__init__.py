@@ -1,7 +1,12 @@
-"""The run report: one self-contained, offline HTML page about the newest pipeline run (`make report`).
+"""The run report of a local run (`make report`, the summary `make run-local` and `make outputs` print).
 
-`write_report(config, output=None) -> path` and `main(argv=None) -> int` (the `report` command)."""
+The report itself (what is read from a run's artifacts, the HTML page, the console text) is the RunReporter
+component's (components/run_reporter/), which also writes it as an artifact of every run; this package feeds
+it a local run's artifacts from MLMD and the pipeline's configuration.
 
-from pipeline.report.render import main, write_report
+`collect(config, outputs)`, `write_report(config, output=None, ...) -> path` and `main(argv=None) -> int` (the
+`report` command)."""
 
-__all__ = ["main", "write_report"]
+from pipeline.report.command import collect, main, write_report
+
+__all__ = ["collect", "main", "write_report"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from pipeline.report import ledger as ledger_view
+from components.run_reporter import ledger as ledger_view
 
 
 def _percent(value) -> str:
@@ -153,6 +153,16 @@ def ledger(report: dict) -> list[str]:
     return ledger_view.lines(section)
 
 
+def reporter(report: dict) -> list[str]:
+    """Where the run's own report artifact is, or why it is missing (a failed report never fails the run)."""
+    section = report.get("reporter") or {}
+    if not section.get("available"):
+        return []
+    if section["ok"]:
+        return [f"Report artifact: {section['html']}"]
+    return [f"Report artifact: FAILED ({section['error']}); see {section['uri']}; `make report` rebuilds it"]
+
+
 def text(report: dict) -> str:
     """The whole run summary."""
     settings = dict(report["overview"]["settings"])
@@ -162,6 +172,7 @@ def text(report: dict) -> str:
         *models(report),
         *blessing(report),
         *ledger(report),
+        *reporter(report),
         f"Pipeline root:   {settings['Pipeline root']}",
         f"MLMD database:   {settings['MLMD database']}",
     ]

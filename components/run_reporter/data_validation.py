@@ -59,11 +59,12 @@ def anomalies_by_split(anomalies_uri: str) -> dict[str, list[str]]:
     from tensorflow_data_validation.utils import anomalies_util
 
     result = {}
-    for entry in sorted(os.listdir(anomalies_uri)):
-        path = os.path.join(anomalies_uri, entry, "SchemaDiff.pb")
-        if entry.startswith("Split-") and os.path.exists(path):
+    for entry in sorted(tf.io.gfile.listdir(anomalies_uri)):  # gs:// too: the RunReporter reads cloud runs
+        name = entry.rstrip("/")
+        path = os.path.join(anomalies_uri, name, "SchemaDiff.pb")
+        if name.startswith("Split-") and tf.io.gfile.exists(path):
             anomalies = anomalies_util.load_anomalies_binary(path)
-            result[entry[len("Split-") :]] = [
+            result[name[len("Split-") :]] = [
                 f"{feature}: {info.short_description}" for feature, info in sorted(anomalies.anomaly_info.items())
             ]
     return result

@@ -2,7 +2,7 @@
 
 The one reader of what a run's artifacts hold: the HTML report (render.py), the summary `make run-local` and
 `make outputs` print (summary.py) and run-local's ledger check all use collect()'s dict. Which artifacts
-belong to a run is pipeline/runs.py's business.
+belong to a run is the caller's business: the RunReporter component's inputs, or pipeline/runs.py (MLMD).
 
 Every section is either {"available": True, ...its data} or {"available": False, "why": "..."}: a
 disabled step, a failed one or an unreadable file makes its section say why, never the report crash.
@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from components.json_files import read_json, read_jsonl
-from pipeline.config import PipelineConfig
+from components.run_reporter.settings import ReportSettings
 
 _log = logging.getLogger(__name__)
 
@@ -74,45 +74,15 @@ def run_summary(outputs: dict) -> Optional[dict]:
 # -- overview ------------------------------------------------------------------------------------------------
 
 
-def overview(config: PipelineConfig, outputs: dict, generated_at: str) -> dict:
-    dataset = (
-        f"built-in demo data ({config.resolve(config.demo.root)})"
-        if config.dataset.uses_demo
-        else f"{config.audio_root} ({config.dataset.layout} layout, subset {config.dataset.subset})"
-    )
-    b, e = config.baselines, config.evaluator
-    settings = [
-        ("Dataset", dataset),
-        ("Genres", f"{len(config.genres)}: {', '.join(config.genres)}"),
-        ("Audio", f"{config.audio.sample_rate} Hz mono, {config.audio.example_seconds:g} s examples"),
-        (
-            "Split",
-            f"{config.split.method} (hashed splits: train/eval/test {config.split.train_percent}/"
-            f"{config.split.eval_percent}/{config.split.test_percent} %)",
-        ),
-        (
-            "Keras model",
-            f"{config.trainer.model_family}, up to {config.trainer.epochs} epochs, batch "
-            f"{config.trainer.batch_size}, learning rate {config.trainer.learning_rate:g}",
-        ),
-        ("Baselines", ", ".join(ALGORITHM_NAMES.get(a, a) for a in b.algorithms) if b.enabled else "disabled"),
-        (
-            "Blessing policy",
-            f"on the {e.example_split} split: accuracy >= {e.accuracy_floor:g}, at most "
-            f"{e.max_accuracy_drop:g} below the last blessed model, >= best baseline + "
-            f"{e.baseline_margin:g}",
-        ),
-        ("Push destination", config.push_destination),
-        ("Pipeline root", config.pipeline_root),
-        ("MLMD database", config.metadata_path),
-    ]
+def overview(settings: ReportSettings, outputs: dict, generated_at: str) -> dict:
+    rows = [tuple(row) for row in settings.settings_rows]
     run = run_summary(outputs)
     if run is not None:
-        settings.insert(0, ("Run", run["text"]))
+        rows.insert(0, ("Run", run["text"]))
     return {
         "generated_at": generated_at,
-        "pipeline_name": config.pipeline_name,
-        "settings": settings,
+        "pipeline_name": settings.pipeline_name,
+        "settings": rows,
         "artifacts": sorted(outputs.items()),
         "run_recorded": bool(outputs),
         "run": run,
@@ -217,7 +187,7 @@ def quarantine_files(outputs: dict) -> dict[str, str]:
 
 
 def ledger_section(outputs: dict) -> dict:
-    from pipeline.report import ledger
+    from components.run_reporter import ledger
 
     if not outputs:
         return unavailable(_missing(outputs, "AudioExampleGen.examples"))
@@ -229,7 +199,7 @@ def ledger_section(outputs: dict) -> dict:
 
 def statistics(outputs: dict, anomalies_section: Optional[dict] = None) -> dict:
     """Per-split TFDV summaries; `anomalies_section` (anomalies()'s) is read unless given."""
-    from pipeline.report import data_validation
+    from components.run_reporter import data_validation
 
     uri = outputs.get("StatisticsGen.statistics")
     if not uri:
@@ -242,7 +212,7 @@ def statistics(outputs: dict, anomalies_section: Optional[dict] = None) -> dict:
 
 
 def anomalies(outputs: dict) -> dict:
-    from pipeline.report import data_validation
+    from components.run_reporter import data_validation
 
     uri = outputs.get("ExampleValidator.anomalies")
     if not uri:
@@ -251,7 +221,7 @@ def anomalies(outputs: dict) -> dict:
 
 
 def skew_and_drift(outputs: dict) -> dict:
-    from pipeline.report import data_validation
+    from components.run_reporter import data_validation
 
     for key in ("StatisticsGen.statistics", "SchemaGen.schema"):
         if not outputs.get(key):
@@ -311,7 +281,7 @@ def trainer_metrics(outputs: dict) -> dict:
 
 
 def keras_results(
-    config: PipelineConfig, outputs: dict, evaluation: Optional[dict], trainer: Optional[dict] = None
+    settings: ReportSettings, outputs: dict, evaluation: Optional[dict], trainer: Optional[dict] = None
 ) -> dict:
     """The Keras model's test metrics: the Evaluator's (TFMA) when there, else the Trainer's own (`trainer`,
     its metrics.json, read here unless given)."""
@@ -321,21 +291,21 @@ def keras_results(
         trainer = read_json(os.path.join(outputs["Trainer.model_run"], METRICS_FILE))
     if evaluation is None and trainer is None:
         return unavailable(_missing(outputs, "Evaluator.evaluation") + "; no Trainer metrics either")
-    family = (trainer or {}).get("model_family", config.trainer.model_family)
+    family = (trainer or {}).get("model_family", settings.model_family)
     test = (trainer or {}).get("test") or {}
     eval_split = (trainer or {}).get("eval") or {}
     if evaluation is not None:
         overall = evaluation["overall"]
         per_genre = evaluation.get("per_genre", {})
         slices = evaluation.get("slices", {})
-        support = {g: (slices.get(g) or {}).get("example_count") for g in config.genres}
+        support = {g: (slices.get(g) or {}).get("example_count") for g in settings.genres}
         source = f"Evaluator (TFMA), {evaluation.get('split', 'test')} split"
         accuracy, macro_f1, examples = overall.get("accuracy"), overall.get("macro_f1"), overall.get("example_count")
         matrix = evaluation.get("confusion_matrix")
     elif test.get("confusion_matrix"):
-        computed = metrics_from_confusion(test["confusion_matrix"], config.genres)
+        computed = metrics_from_confusion(test["confusion_matrix"], settings.genres)
         per_genre = computed["per_genre"]
-        support = {g: per_genre[g]["support"] for g in config.genres}
+        support = {g: per_genre[g]["support"] for g in settings.genres}
         source = "Trainer's own test metrics (no Evaluator result)"
         accuracy, macro_f1, examples = test.get("accuracy"), computed["macro_f1"], test.get("examples")
         matrix = test["confusion_matrix"]
@@ -359,10 +329,10 @@ def keras_results(
     )
 
 
-def baselines(config: PipelineConfig, outputs: dict) -> dict:
+def baselines(settings: ReportSettings, outputs: dict) -> dict:
     from components.sklearn_baseline_trainer.serialization import METRICS_FILE, SUMMARY_FILE
 
-    if not config.baselines.enabled:
+    if not settings.baselines_enabled:
         return unavailable("the sklearn baselines are disabled (baselines.enabled=false)")
     uri = outputs.get("SklearnBaselineTrainer.model")
     if not uri:
@@ -534,7 +504,7 @@ def blessing(decision: Optional[dict], why: str) -> dict:
     )
 
 
-def push(config: PipelineConfig, outputs: dict, decision: Optional[dict]) -> dict:
+def push(settings: ReportSettings, outputs: dict, decision: Optional[dict]) -> dict:
     """What this run's Pusher did (its push_result.json), and which version the destination serves now."""
     from components.versioned_pusher.versions import newest_version, read_push_result
 
@@ -542,10 +512,10 @@ def push(config: PipelineConfig, outputs: dict, decision: Optional[dict]) -> dic
     if not pushed_uri:
         return unavailable(_missing(outputs, "Pusher.pushed_model"))
     outcome = read_push_result(pushed_uri)
-    newest = newest_version(config.push_destination)
+    newest = newest_version(settings.push_destination)
     result = {
         "pushed": bool(outcome["pushed"]),
-        "destination": outcome.get("destination", config.push_destination),
+        "destination": outcome.get("destination", settings.push_destination),
         "pushed_model_uri": pushed_uri,
         "serving_version": newest.version if newest else None,
     }
@@ -566,11 +536,26 @@ def push(config: PipelineConfig, outputs: dict, decision: Optional[dict]) -> dic
     return available(**result)
 
 
+def reporter(outputs: dict) -> dict:
+    """Whether this run's RunReporter wrote its report artifact (its status.json)."""
+    from components.formats import REPORT_HTML, REPORT_STATUS
+
+    uri = outputs.get("RunReporter.report")
+    if not uri:
+        return unavailable(_missing(outputs, "RunReporter.report"))
+    status = read_json(os.path.join(uri, REPORT_STATUS))
+    if status is None:
+        return available(uri=uri, ok=False, error=f"{REPORT_STATUS} is missing: the reporter did not finish")
+    return available(
+        uri=uri, ok=bool(status.get("ok")), error=status.get("error", ""), html=os.path.join(uri, REPORT_HTML)
+    )
+
+
 # -- everything ----------------------------------------------------------------------------------------------
 
 
 def _read_evaluator(
-    config: PipelineConfig, outputs: dict, evaluation: Optional[dict], decision: Optional[dict]
+    settings: ReportSettings, outputs: dict, evaluation: Optional[dict], decision: Optional[dict]
 ) -> tuple[Optional[dict], Optional[dict], str]:
     """(evaluation, decision, why the decision is missing): the given ones, else read from the Evaluator's
     artifacts with its own readers."""
@@ -583,7 +568,7 @@ def _read_evaluator(
             return evaluation, decision, f"the Evaluator's results cannot be read here ({e})"
         if evaluation is None and evaluation_uri:
             try:
-                evaluation = results.read_evaluation(evaluation_uri, list(config.genres))
+                evaluation = results.read_evaluation(evaluation_uri, list(settings.genres))
             except Exception as e:
                 _log.warning("report: evaluation %s unreadable: %s", evaluation_uri, e)
         if decision is None and blessing_uri:
@@ -595,7 +580,7 @@ def _read_evaluator(
 
 
 def collect(
-    config: PipelineConfig,
+    settings: ReportSettings,
     outputs: dict,
     *,
     evaluation: Optional[dict] = None,
@@ -607,21 +592,21 @@ def collect(
     given. Each artifact is read once: a section other sections show too (the transform's summary, the
     anomalies, the Trainer's own metrics, the baselines' results) is also at the top level."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    evaluation, decision, evaluator_why = _read_evaluator(config, outputs, evaluation, decision)
+    evaluation, decision, evaluator_why = _read_evaluator(settings, outputs, evaluation, decision)
     trainer = _guarded("the Trainer's metrics", lambda: trainer_metrics(outputs))
     keras = _guarded(
-        "the Keras model's metrics", lambda: keras_results(config, outputs, evaluation, trainer.get("metrics"))
+        "the Keras model's metrics", lambda: keras_results(settings, outputs, evaluation, trainer.get("metrics"))
     )
-    sklearn = _guarded("the baselines' metrics", lambda: baselines(config, outputs))
+    sklearn = _guarded("the baselines' metrics", lambda: baselines(settings, outputs))
     transform = _guarded("SpectrogramTransform's summary", lambda: transform_summary(outputs))
     found = _guarded("ExampleValidator's anomalies", lambda: anomalies(outputs))
     blessed = None if decision is None else bool(decision.get("blessed"))
     return {
-        "title": f"{config.pipeline_name} run report",
+        "title": f"{settings.pipeline_name} run report",
         "verdict": {"blessed": blessed, "label": {True: "BLESSED", False: "NOT BLESSED", None: "NO DECISION"}[blessed]},
-        "overview": overview(config, outputs, now.strftime("%Y-%m-%d %H:%M:%S %Z")),
-        "genres": list(config.genres),
-        "dataset": _guarded("the dataset summary", lambda: dataset(outputs, config.genres, transform)),
+        "overview": overview(settings, outputs, now.strftime("%Y-%m-%d %H:%M:%S %Z")),
+        "genres": list(settings.genres),
+        "dataset": _guarded("the dataset summary", lambda: dataset(outputs, settings.genres, transform)),
         "transform": transform,
         "quarantine_files": quarantine_files(outputs),
         "ledger": _guarded("the example ledger", lambda: ledger_section(outputs)),
@@ -631,10 +616,11 @@ def collect(
         "trainer": trainer,
         "baselines": sklearn,
         "comparison": comparison(keras, sklearn),
-        "per_genre": per_genre(config.genres, keras, sklearn),
+        "per_genre": per_genre(settings.genres, keras, sklearn),
         "confusion": confusion_matrices(keras, sklearn),
         "training": _guarded("the training history", lambda: training(outputs)),
         "blessing": _guarded("the blessing decision", lambda: blessing(decision, evaluator_why)),
-        "push": _guarded("the push result", lambda: push(config, outputs, decision)),
-        "evaluator_floor": config.evaluator.accuracy_floor,
+        "push": _guarded("the push result", lambda: push(settings, outputs, decision)),
+        "evaluator_floor": settings.accuracy_floor,
+        "reporter": _guarded("the RunReporter's status", lambda: reporter(outputs)),
     }

@@ -170,7 +170,7 @@ def _profiled(outputs: dict) -> dict[str, int]:
     uri = outputs.get("StatisticsGen.statistics")
     if not uri:
         return {}
-    from pipeline.report.data_validation import load_statistics
+    from components.run_reporter.data_validation import load_statistics
 
     return {split: int(stats.num_examples) for split, stats in load_statistics(uri).items()}
 

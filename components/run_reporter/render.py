@@ -5,18 +5,14 @@ bucket, as it was written.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
-import sys
-from typing import Optional
 
 import jinja2
 from markupsafe import Markup
 
-from pipeline.config import PipelineConfig, load_config
-from pipeline.report import charts
+from components.run_reporter import charts
 
 TEMPLATE = "report.html.j2"
 
@@ -124,79 +120,13 @@ def render_html(report: dict) -> str:
     return environment.get_template(TEMPLATE).render(r=report, charts=svgs)
 
 
-def write_report(
-    config: PipelineConfig,
-    output: Optional[str] = None,
-    outputs: Optional[dict] = None,
-    run_id: Optional[str] = None,
-    report: Optional[dict] = None,
-    **collect_args,
-) -> str:
-    """Writes the report of the newest complete local run, or of the run `run_id`, or of `outputs`
-    ("<component>.<key>" -> uri, as runs.latest_outputs gives them, naming their run), or `report` (what
-    collect.collect gave for them, when the caller has it already) to `output` (default config.report_path,
-    local or gs://); returns its path."""
+def write_html(report: dict, path: str) -> str:
+    """Renders `report` (collect()'s dict) to `path` (local or gs://); returns the path."""
     import tensorflow as tf
 
-    if report is None:
-        from pipeline.report.collect import collect
-
-        if outputs is None:
-            outputs = _latest_outputs(config, run_id)
-        report = collect(config, outputs, **collect_args)
-    html = render_html(report)
-    path = output or config.report_path
     parent = os.path.dirname(path)
     if parent:
         tf.io.gfile.makedirs(parent)
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write(html)
+        f.write(render_html(report))
     return path
-
-
-def _latest_outputs(config: PipelineConfig, run_id: Optional[str] = None) -> dict:
-    from pipeline.runs import latest_outputs  # never creates a missing database
-
-    outputs = latest_outputs(config, run_id=run_id)
-    if outputs.run is None:
-        _log.warning("%s: the report will say so", outputs.note)
-    return outputs
-
-
-def main(argv=None) -> int:
-    from pipeline.cli_common import add_config_arguments, quiet_library_warnings
-
-    parser = argparse.ArgumentParser(
-        prog="genre-pipeline report",
-        description="Write the self-contained HTML report of the newest complete local run (or of --run RUN_ID).",
-    )
-    add_config_arguments(parser)
-    parser.add_argument(
-        "--run",
-        dest="run_id",
-        metavar="RUN_ID",
-        help="the run to report, by id (default: the newest complete run; "
-        "`genre-pipeline outputs --list-runs` lists them)",
-    )
-    parser.add_argument(
-        "--output",
-        help="where to write the HTML (default: report.output, else <output_root>/<pipeline_name>/report.html)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config, args.overrides)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    quiet_library_warnings()
-    try:
-        path = write_report(config, args.output, run_id=args.run_id)
-    except ValueError as e:  # an unknown run id
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"Run report: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
