@@ -80,3 +80,19 @@ def test_request_log_catches_a_page_that_fetches(chromium, tmp_path):
     assert "fetching" in rendered.text
     assert any("cdn.example.org" in url for url in rendered.requests), rendered.requests
     assert any("images.example.org" in url for url in rendered.requests), rendered.requests
+
+
+def test_a_remote_runs_report_fetched_by_make_report_renders_offline(run, chromium, tmp_path):  # noqa: F811
+    """The RunReporter's artifact, found under a pipeline root and fetched as `make report RUN=<root>` does."""
+    from pipeline.report import main
+    from tests.report_test import _run_reporter
+
+    root = tmp_path / "root" / "123456" / "fma-genre-20261130"
+    _run_reporter(run["config"], run["outputs"], str(root / "RunReporter_42" / "report"))
+    fetched = tmp_path / "fetched"
+    assert main(["--set", f"output_root={tmp_path}", "--run", str(root), "--output", str(fetched)]) == 0
+    rendered = browser.render_page(str(fetched / "report.html"), str(tmp_path / "remote.png"), chromium)
+    for heading in HEADINGS:
+        assert heading in rendered.text, heading
+    assert "BLESSED" in rendered.text and "NOT BLESSED" not in rendered.text
+    assert rendered.requests == [], f"the report asked the network for {rendered.requests}"

@@ -297,7 +297,9 @@ def _remove_own(created: list, claim: str) -> None:
             elif versions.is_remote(path):
                 # Object stores have no empty-directory removal in gfile; the version is claimed by this push,
                 # so an empty listing stays empty.
-                if tf.io.gfile.isdir(path) and not tf.io.gfile.listdir(path):
+                if tf.io.gfile.isdir(path) and tf.io.gfile.listdir(path):
+                    raise OSError(f"{path} holds files this push did not write: it stays, and so does the claim")
+                if tf.io.gfile.isdir(path):
                     tf.io.gfile.rmtree(path)
             else:
                 os.rmdir(path)  # fails when not empty

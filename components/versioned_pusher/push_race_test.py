@@ -96,6 +96,27 @@ def test_failing_push_removes_only_what_it_wrote(where, monkeypatch):
     assert claim["push_id"] == survivor.manifest["push_id"]
 
 
+def test_a_failing_push_keeps_a_file_it_did_not_write_in_its_version_directory(where):
+    a = _model(where, "a", b"A")
+    destination = f"{where}/serving"
+    planted = {}
+
+    def manifest_after_someone_wrote_into_the_version(version):
+        planted["path"] = f"{destination}/{version}/operator-notes.txt"
+        with tf.io.gfile.GFile(planted["path"], "w") as f:
+            f.write("not the pusher's")
+        raise RuntimeError("manifest failed")
+
+    with pytest.raises(RuntimeError, match="manifest failed"):
+        executor.push(a, destination, manifest_after_someone_wrote_into_the_version)
+    version_dir = os.path.dirname(planted["path"])
+    # Its own files went; the foreign one stays, with the directory holding it and the claim on the number.
+    assert versions.listdir(version_dir) == ["operator-notes.txt"]
+    assert sorted(versions.listdir(destination)) == sorted(
+        [os.path.basename(version_dir), f"{os.path.basename(version_dir)}.claim.json"]
+    )
+
+
 def test_a_number_claimed_by_another_push_is_never_written(where):
     a = _model(where, "a", b"A")
     destination = f"{where}/serving"
