@@ -54,12 +54,14 @@ demo-data: $(STAMP) ## write the synthetic demo dataset in FMA's layout (data/de
 run-local: $(STAMP) ## run the whole pipeline locally (makes demo data when no dataset is configured)
 	$(CLI) run-local $(CONFIG_ARGS)
 
+# RUN: a local run id; or a Kubeflow run id with HOST=, a Vertex job name with PROJECT= REGION=, a pipeline root URI.
 RUN ?=
-outputs: $(STAMP) ## print the outputs of the newest complete local run, or of RUN=<run id> (RUN=list lists runs)
-	$(CLI) outputs $(CONFIG_ARGS) $(if $(filter list,$(RUN)),--list-runs,$(if $(RUN),--run $(RUN)))
+REMOTE_ARGS = $(if $(HOST),--host $(HOST)) $(if $(PROJECT),--project $(PROJECT)) $(if $(REGION),--region $(REGION))
+outputs: $(STAMP) ## print a run's outputs: the newest complete local run, RUN=<run id> (RUN=list lists runs), or a remote RUN= (HOST=, PROJECT= REGION=)
+	$(CLI) outputs $(CONFIG_ARGS) $(if $(filter list,$(RUN)),--list-runs,$(if $(RUN),--run $(RUN))) $(REMOTE_ARGS)
 
-report: $(STAMP) ## write the self-contained HTML report of the newest complete local run, or of RUN=<run id>
-	TF_CPP_MIN_LOG_LEVEL=3 $(CLI) report $(CONFIG_ARGS) $(if $(RUN),--run $(RUN))
+report: $(STAMP) ## write a run's HTML report: the newest complete local run, RUN=<run id>, or fetch a remote run's (RUN= with HOST=, PROJECT= REGION=)
+	TF_CPP_MIN_LOG_LEVEL=3 $(CLI) report $(CONFIG_ARGS) $(if $(RUN),--run $(RUN)) $(REMOTE_ARGS)
 
 FILES ?=
 MODEL ?=
@@ -111,6 +113,12 @@ bench-ledger: $(STAMP) ## the whole pipeline on 800 demo clips (8,000 segments),
 
 bench-predict-memory: $(STAMP) ## peak RSS of genre-predict on a 30 s file against 2 h WAV and FLAC files (goal: <= 1.2x)
 	$(BIN)/python -m benchmarks.bench_predict_memory $(CONFIG_ARGS) $(BENCH_ARGS)
+
+# Not in CI (tens of minutes): see docs/development.md#mutation-testing. MUTANTS="a b" runs only those.
+MUTANTS ?=
+.PHONY: mutation
+mutation: $(STAMP) ## named mutations of trainer, blessing policy, ledger, pusher; prints survivors [MUTANTS="a b"]
+	$(BIN)/python -m tests.mutation $(foreach m,$(MUTANTS),--only $(m))
 
 clean-runs: ## delete local pipeline outputs and MLMD (runs/)
 	rm -rf runs
