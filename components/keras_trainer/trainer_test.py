@@ -7,17 +7,94 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
+from components import ledger
+from components.json_files import write_json
 from components.keras_trainer import trainer
 from components.keras_trainer.settings import TrainerSettings
 from pipeline import component_settings
-from tests.helpers.keras_trainer import run_trainer, small_config
+from tests.helpers import keras_data as testdata
+from tests.helpers.keras_trainer import run_trainer, serve_split, small_config, track_accuracy
+
+PATIENCE = 2
+EPOCH_LIMIT = 12
 
 
 def _read(path):
     with open(path) as f:
         return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def early_stopped(tmp_path_factory, tiny_artifact, settings):
+    """run_fn on an artifact whose eval and test splits hold, beside correctly labelled tone tracks, tone
+    tracks labelled as another genre. The better the model knows the tones, the higher those tracks' loss:
+    the eval loss falls, then rises for good, so early stopping triggers whatever the exact trajectory; and
+    no model gets every test track right."""
+    root = tmp_path_factory.mktemp("early-stopped")
+    examples = str(root / "examples")
+    shutil.copytree(os.path.join(tiny_artifact["examples"], "Split-train"), os.path.join(examples, "Split-train"))
+    genres = small_config().genres
+
+    def tones(per_genre, seed, first_track_id):
+        return testdata.tone_segments(genres, per_genre, settings, seed=seed, first_track_id=first_track_id)
+
+    splits = {
+        "eval": tones(4, 2, 50000) + testdata.relabeled(tones(2, 4, 60000), genres),
+        "test": tones(2, 3, 90000) + testdata.relabeled(tones(2, 5, 70000), genres),
+    }
+    for split, segments in splits.items():
+        testdata.write_split(examples, split, testdata.transform_segments(segments, settings))
+    counts = {"train": tiny_artifact["counts"]["train"], **{split: len(s) for split, s in splits.items()}}
+    write_json(os.path.join(examples, ledger.SUMMARY_FILE), {ledger.EXAMPLES_WRITTEN: counts})
+    artifact = dict(tiny_artifact, examples=examples, counts=counts)
+    config = small_config(f"trainer.epochs={EPOCH_LIMIT}", f"trainer.early_stopping_patience={PATIENCE}")
+    return {"artifact": artifact, **run_trainer(artifact, str(root / "out"), config)}
+
+
+def test_training_stops_patience_epochs_after_the_best_and_serves_the_best_epochs_weights(early_stopped):
+    import tensorflow as tf
+
+    history = _read(os.path.join(early_stopped["model_run_dir"], trainer.HISTORY_FILE))["epochs"]
+    training = _read(os.path.join(early_stopped["model_run_dir"], trainer.METRICS_FILE))["training"]
+    val_losses = [e["val_loss"] for e in history]
+    best = int(np.argmin(val_losses))  # the first of equal minima: a tie is no improvement
+    assert training["stopped_early"] and len(history) < EPOCH_LIMIT, val_losses
+    assert len(history) == training["epochs_run"] == best + 1 + PATIENCE, val_losses
+    assert training["best_epoch"] == best + 1 and training["best_eval_loss"] == pytest.approx(val_losses[best])
+
+    # The served model is the best epoch's, not the last one's (which is measurably worse here).
+    assert val_losses[-1] > val_losses[best] + 1e-2, val_losses
+    loaded = tf.saved_model.load(early_stopped["serving_model_dir"])
+    probabilities, labels, _ = serve_split(loaded, early_stopped["artifact"]["examples"], "eval")
+    assert len(labels) == early_stopped["artifact"]["counts"]["eval"]
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+    assert float(np.mean(-np.log(picked))) == pytest.approx(val_losses[best], rel=1e-4, abs=1e-5), val_losses
+    recorded_eval = _read(os.path.join(early_stopped["model_run_dir"], trainer.METRICS_FILE))["eval"]
+    assert recorded_eval["loss"] == pytest.approx(val_losses[best], rel=1e-4, abs=1e-5)
+
+
+def test_track_accuracy_is_the_served_models_call_from_mean_segment_probabilities(
+    early_stopped, trained, served, tiny_artifact
+):
+    import tensorflow as tf
+
+    runs = [
+        (early_stopped, tf.saved_model.load(early_stopped["serving_model_dir"]), early_stopped["artifact"]),
+        (trained, served, tiny_artifact),
+    ]
+    called = {}
+    for run, loaded, artifact in runs:
+        recorded = _read(os.path.join(run["model_run_dir"], trainer.METRICS_FILE))
+        for split in ("eval", "test"):
+            accuracy, tracks = track_accuracy(*serve_split(loaded, artifact["examples"], split))
+            assert (recorded[split]["track_accuracy"], recorded[split]["tracks"]) == (pytest.approx(accuracy), tracks)
+            called[run["model_run_dir"], split] = accuracy, tracks
+    # Half the early-stopped run's test tracks (8 + 8) carry another genre's label: no model gets all right.
+    accuracy, tracks = called[early_stopped["model_run_dir"], "test"]
+    assert tracks == 8 + 8 and 0 < accuracy < 1
 
 
 def test_run_fn_writes_serving_model_history_metrics_and_tensorboard_logs(trained, tiny_artifact):

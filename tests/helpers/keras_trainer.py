@@ -4,6 +4,7 @@ trained on it through the real TFX Trainer executor."""
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -111,6 +112,39 @@ def run_trainer(tiny_artifact, output_dir: str, config, splits=SPLITS, train_ste
     from tfx.utils import path_utils
 
     return {"serving_model_dir": path_utils.serving_model_dir(model.uri), "model_run_dir": model_run.uri}
+
+
+def serve_split(loaded, examples_root: str, split: str, batch_size: int = 32):
+    """(probabilities [examples, genres], labels, track ids) of one split of a transformed Examples artifact,
+    as the served model's serving_examples signature scores its examples: the model's own view, apart
+    from anything the Trainer computed."""
+    import tensorflow as tf
+
+    from components.formats import examples as features
+    from components.formats.serving import EXAMPLES_INPUT, PROBABILITIES, SERVING_EXAMPLES
+    from tests.helpers.keras_data import read_records
+
+    records = list(read_records(sorted(glob.glob(os.path.join(examples_root, f"Split-{split}", "*")))))
+    spec = {name: tf.io.FixedLenFeature([], tf.int64) for name in (features.LABEL, features.TRACK_ID)}
+    parsed = tf.io.parse_example(tf.constant(records), spec)
+    serve = loaded.signatures[SERVING_EXAMPLES]
+    probabilities = np.concatenate(
+        [
+            serve(**{EXAMPLES_INPUT: tf.constant(records[i : i + batch_size])})[PROBABILITIES].numpy()
+            for i in range(0, len(records), batch_size)
+        ]
+    )
+    return probabilities, parsed[features.LABEL].numpy(), parsed[features.TRACK_ID].numpy()
+
+
+def track_accuracy(probabilities: np.ndarray, labels: np.ndarray, tracks: np.ndarray) -> tuple[float, int]:
+    """(accuracy, tracks): a track is called for the argmax of its segments' mean probabilities."""
+    correct = []
+    for track in sorted(set(tracks.tolist())):
+        mine = tracks == track
+        assert len(set(labels[mine].tolist())) == 1, f"track {track} has segments of several labels"
+        correct.append(np.argmax(probabilities[mine].mean(axis=0)) == labels[mine][0])
+    return sum(correct) / len(correct), len(correct)
 
 
 @pytest.fixture(scope="session")
