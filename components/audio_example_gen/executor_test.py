@@ -80,6 +80,18 @@ def _run_executor(tmp_path, overrides):
     return config, examples, expected
 
 
+def _inputs_on_disk(audio_root, metadata_dir) -> int:
+    """What the test put there, counted here: the files under the FMA folders, and the rows of tracks.csv
+    whose audio file is missing (each an input that was promised)."""
+    files = [os.path.join(d, n) for d, _, names in os.walk(audio_root) if d != audio_root for n in names]
+    missing = [t for t in factories.read_tracks(metadata_dir).index if not glob.glob(f"{audio_root}/*/{t:06d}.*")]
+    return len(files) + len(missing)
+
+
+def _track_ids(examples, split) -> set[int]:
+    return {int(r[features.TRACK_ID]) for r in _read_split(examples, split)}
+
+
 def _read_split(examples, split):
     files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz"))
     assert files, f"no TFRecord files in split {split}"
@@ -141,7 +153,7 @@ def test_waveform_matches_direct_decoding(segmented_run):
 
 
 def test_quarantine_lists_every_broken_input_and_counts_reconcile(segmented_run):
-    _, examples, expected = segmented_run
+    config, examples, expected = segmented_run
     with open(os.path.join(examples.uri, executor.QUARANTINE_FILE), encoding="utf-8") as f:
         lines = [json.loads(line) for line in f]
     audio_root = os.path.dirname(lines[0]["path"])
@@ -154,10 +166,13 @@ def test_quarantine_lists_every_broken_input_and_counts_reconcile(segmented_run)
         summary = json.load(f)
     counts = summary["counts"]
     assert summary["reconciles"] is True
-    assert counts["files_seen"] == counts["files_with_examples"] + counts["files_quarantined"]
+    # Against what is on disk: the inputs the test wrote, and the records in the written files.
+    assert counts["files_seen"] == _inputs_on_disk(config.audio_root, config.metadata_dir)
     assert counts["files_quarantined"] == len(expected)
-    assert counts["files_with_examples"] == 24 + 2 + 3
-    assert sum(summary["examples_per_split"].values()) == counts["examples"]
+    with_examples = set().union(*(_track_ids(examples, s) for s in ("train", "eval", "test")))
+    assert counts["files_with_examples"] == len(with_examples) == 24 + 2 + 3
+    assert counts["files_seen"] == len(with_examples) + len(expected)
+    assert counts["examples"] == sum(len(_read_split(examples, s)) for s in ("train", "eval", "test"))
     assert examples.get_int_custom_property("files_quarantined") == len(expected)
     assert summary["input_fingerprint"] == "abc"
     assert summary["groups_in_several_splits"] == []
@@ -176,7 +191,8 @@ def test_examples_written_are_counted_in_the_files_per_split(segmented_run):
     # Files per split: the 3 tone tracks of each genre are one per split; the duplicate recording is in
     # train and test; the broken inputs rejected by name or metadata have no split.
     files = summary["files_per_split"]
-    assert sum(f["with_examples"] for f in files.values()) == summary["counts"]["files_with_examples"]
+    for split in ("train", "eval", "test"):
+        assert files[split]["with_examples"] == len(_track_ids(examples, split)), split
     assert sum(f["quarantined"] for f in files.values()) == len(expected)
     assert files["eval"]["with_examples"] >= 8 and files["unassigned"]["with_examples"] == 0
 

@@ -29,6 +29,15 @@ def _write_tracks(metadata_dir, rows):
     frame.to_csv(os.path.join(metadata_dir, "tracks.csv"))
 
 
+def _files_on_disk(root) -> list[str]:
+    """Every file under root, counted here with os.walk (not with the module's own walker)."""
+    return [os.path.join(d, name) for d, _, names in os.walk(root) for name in names]
+
+
+def _accounted_paths(listing) -> list[str]:
+    return [item.path for item in listing.items] + [q.path for q in listing.quarantined]
+
+
 def test_fma_layout_labels_splits_and_subsets(tmp_path):
     audio_root, meta = tmp_path / "fma_small", tmp_path / "fma_metadata"
     rows = [
@@ -45,6 +54,9 @@ def test_fma_layout_labels_splits_and_subsets(tmp_path):
     (audio_root / "README.txt").write_text("archive docs")
 
     listing = sources.list_fma(str(audio_root), str(meta), "small", GENRES, SplitConfig())
+    # Every file but the archive's README is listed once, as an item or quarantined.
+    tracks = [p for p in _files_on_disk(audio_root) if not p.endswith("README.txt")]
+    assert sorted(_accounted_paths(listing)) == sorted(tracks) and len(tracks) == 5
     got = {i.track_id: (i.genre, i.label, i.split, i.artist_id) for i in listing.items}
     assert got == {
         2: ("Hip-Hop", GENRES.index("Hip-Hop"), "train", 1),
@@ -67,7 +79,8 @@ def test_fma_audio_missing_and_metadata_missing(tmp_path):
     listing = sources.list_fma(str(audio_root), str(meta), "small", GENRES, SplitConfig())
     reasons = {(q.track_id, q.reason) for q in listing.quarantined}
     assert reasons == {(7, Reason.AUDIO_MISSING), (8, Reason.NO_METADATA)}
-    assert listing.files_seen == 2 and not listing.items
+    # One file on disk, and one row of tracks.csv whose file is not there.
+    assert listing.files_seen == len(_files_on_disk(audio_root)) + 1 == 2 and not listing.items
 
 
 def test_missing_metadata_file_is_a_clear_error(tmp_path):
@@ -84,6 +97,10 @@ def test_folder_layout_matches_genre_names_loosely_and_quarantines_the_rest(tmp_
     factories.write_audio(root / "loose.mp3", seconds=0.1)
     (root / "Pop" / "cover.jpg").write_bytes(b"\xff\xd8")
     listing = sources.list_folders(str(root), GENRES, SplitConfig())
+    # Every file on disk is seen, and listed once: as an item or quarantined.
+    on_disk = _files_on_disk(root)
+    assert listing.files_seen == len(on_disk) == 6
+    assert sorted(_accounted_paths(listing)) == sorted(on_disk)
     assert sorted((i.relative_path, i.genre) for i in listing.items) == [
         ("Hip_Hop/b.mp3", "Hip-Hop"),
         ('Pop/nested/café ☕ "quoted".wav', "Pop"),
@@ -92,7 +109,6 @@ def test_folder_layout_matches_genre_names_loosely_and_quarantines_the_rest(tmp_
     assert sorted(q.reason for q in listing.quarantined) == sorted(
         [Reason.LABEL_UNKNOWN, Reason.LABEL_MISSING, Reason.UNSUPPORTED_EXTENSION]
     )
-    assert listing.files_seen == len(listing.items) + len(listing.quarantined)
     # Track ids are stable and distinct.
     again = sources.list_folders(str(root), GENRES, SplitConfig())
     assert [i.track_id for i in again.items] == [i.track_id for i in listing.items]

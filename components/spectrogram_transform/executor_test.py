@@ -1,6 +1,7 @@
 """The executor end to end in Beam: AudioExampleGen examples of real music in, transformed examples out,
 with every unusable example (silent, too short, mislabelled, malformed, wrong length) in the quarantine."""
 
+import collections
 import glob
 import json
 import os
@@ -87,18 +88,20 @@ def _inputs(tmp_path, config):
     return splits, expected
 
 
-def _examples_artifact(uri, splits: dict[str, list[bytes]], recorded=None):
-    """An Examples artifact of `splits`; `recorded` ({split: n}) is written as AudioExampleGen's summary.json
-    records the examples it wrote."""
+def _examples_artifact(uri, splits: dict[str, list[bytes]], recorded=None, shards=1):
+    """An Examples artifact of `splits` in `shards` files per split (records dealt round-robin); `recorded`
+    ({split: n}) is written as AudioExampleGen's summary.json records the examples it wrote."""
     examples = standard_artifacts.Examples()
     examples.uri = str(uri)
     examples.split_names = artifact_utils.encode_split_names(list(splits))
     for split, records in splits.items():
         directory = os.path.join(examples.uri, f"Split-{split}")
         os.makedirs(directory)
-        with tf.io.TFRecordWriter(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), "GZIP") as writer:
-            for record in records:
-                writer.write(record)
+        for shard in range(shards):
+            name = f"data_tfrecord-{shard:05d}-of-{shards:05d}.gz"
+            with tf.io.TFRecordWriter(os.path.join(directory, name), "GZIP") as writer:
+                for record in records[shard::shards]:
+                    writer.write(record)
     if recorded is not None:
         with open(os.path.join(examples.uri, "summary.json"), "w") as f:
             json.dump({"examples_written": recorded}, f)
@@ -130,8 +133,8 @@ def _schema_artifact(uri, schema):
     return artifact
 
 
-def run_executor(tmp_path, splits, config, schema=None, recorded=None, beam_args=None):
-    examples = _examples_artifact(tmp_path / "examples", splits, recorded)
+def run_executor(tmp_path, splits, config, schema=None, recorded=None, beam_args=None, shards=1):
+    examples = _examples_artifact(tmp_path / "examples", splits, recorded, shards)
     transformed, featurizer = standard_artifacts.Examples(), standard_artifacts.TransformGraph()
     transformed.uri, featurizer.uri = str(tmp_path / "transformed"), str(tmp_path / "featurizer")
     os.makedirs(transformed.uri)
@@ -256,6 +259,66 @@ def test_every_unusable_example_is_quarantined_and_counts_reconcile(run):
     assert summary["engineered_preset"] == "quick" and summary["engineered_features"] == 308
     # No scratch files left beside the outputs.
     assert not [n for n in os.listdir(transformed.uri) if n.startswith(".")]
+
+
+def _ids(example) -> tuple:
+    return (_value(example, source.TRACK_ID)[0], _value(example, source.SEGMENT_INDEX)[0])
+
+
+@pytest.mark.slow
+def test_multi_process_run_over_sharded_splits_accounts_for_every_record(tmp_path):
+    """The pipeline's own running mode (worker processes), several shards per split and a few hundred short
+    examples, bad ones among them: per split, the records read back from the output files plus the quarantine
+    lines are the records in the input files, example by example, so nothing is lost between shards or
+    workers."""
+    config = load_config(
+        overrides=[
+            *OVERRIDES,
+            "audio.segment_seconds=0.25",
+            "transform.min_seconds=0.1",
+            "transform.spectrogram.n_mels=32",
+            "transform.spectrogram.image_size=32",
+            "example_gen.num_shards=2",  # output shards per split
+        ]
+    )
+    vibe = _ingest(factories.VIBE_ACE, 6, "Instrumental", config, "eval")
+    splits = {
+        "train": _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train") + vibe[:90],
+        "eval": vibe[90:150],
+        "test": vibe[150:210],
+    }
+    # One of each unusable kind per split, spread over its input shards.
+    planted = {}
+    for position, (split, records) in enumerate(splits.items()):
+        zeros = bytes(2 * config.audio.example_samples)
+        silent = _edited(records[0], **{source.AUDIO: zeros, source.TRACK_ID: 70 + position})
+        mislabelled = _edited(records[1], **{source.GENRE: b"Rock", source.TRACK_ID: 80 + position})
+        for offset, record in zip((3, 17 + position, 40), (silent, mislabelled, b"not a tf.Example")):
+            records.insert(offset, record)
+        planted[split] = {"silent": 1, "label_mismatch": 1, "bad_example": 1}
+    transformed, _ = run_executor(
+        tmp_path,
+        splits,
+        config,
+        beam_args=["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+        shards=3,
+    )
+    with open(os.path.join(transformed.uri, features.QUARANTINE_FILE), encoding="utf-8") as f:
+        quarantine = [json.loads(line) for line in f]
+    for split in splits:
+        files = sorted(glob.glob(os.path.join(tmp_path, "examples", f"Split-{split}", "*.gz")))
+        inputs = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+        assert len(files) == 3 and len(inputs) == len(splits[split]) > 60
+        written = read_split(transformed, split)
+        quarantined = [q for q in quarantine if q["split"] == split]
+        assert len(written) + len(quarantined) == len(inputs), split
+        assert collections.Counter(q["reason"] for q in quarantined) == planted[split]
+        # Example by example: each input is written or quarantined, once (the bytes that are no tf.Example
+        # have no ids).
+        expected = [_ids(tf.train.Example.FromString(r)) for r in inputs if r != b"not a tf.Example"]
+        accounted = [_ids(e) for e in written] + [(q["track_id"], q["segment_index"]) for q in quarantined]
+        assert collections.Counter(accounted) == collections.Counter([*expected, (None, None)]), split
+    assert len(glob.glob(os.path.join(transformed.uri, "Split-train", "*.gz"))) == 2
 
 
 def test_counts_are_checked_against_what_upstream_recorded_not_what_was_read(tmp_path):
