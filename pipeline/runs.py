@@ -19,6 +19,7 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+from components.run_reporter.collect import RunOutputs
 from pipeline.config import PipelineConfig
 
 _log = logging.getLogger(__name__)
@@ -53,16 +54,6 @@ class RunInfo:
     def describe(self) -> str:
         text = f"{self.run_id} (started {self.started}, {self.status})"
         return f"{text}: {self.detail}" if self.detail and self.status != "complete" else text
-
-
-class RunOutputs(dict):
-    """Artifact URI by "<component id>.<output key>", all from one run; `run` names it (None when no run was
-    found, `note` then says why)."""
-
-    def __init__(self, outputs=(), run: Optional[RunInfo] = None, note: str = ""):
-        super().__init__(outputs)
-        self.run = run
-        self.note = note
 
 
 def _connection(config: PipelineConfig):

@@ -364,7 +364,8 @@ def test_read_summary_missing_or_invalid(tmp_path):
 
 def real_report(directory, config):
     """The files the RunReporter's executor writes, here for a run whose artifacts it could not find."""
-    from components.run_reporter.executor import ReportedRun, RunOutputs, write_report_files
+    from components.run_reporter.collect import RunOutputs
+    from components.run_reporter.executor import ReportedRun, write_report_files
     from pipeline.component_settings import report_settings
 
     status = write_report_files(report_settings(config), RunOutputs({}, ReportedRun("run-42", "now")), str(directory))

@@ -33,6 +33,17 @@ ALGORITHM_NAMES = {
 SPLITS = ("train", "eval", "test")
 
 
+class RunOutputs(dict):
+    """Artifact URI by "<component id>.<output key>", all from one run. `run` names it (anything with run_id,
+    started, status, detail and describe(): pipeline/runs.py's RunInfo, the RunReporter's ReportedRun), or is
+    None when no run was found; `note` then says why. What every reader here takes as `outputs`."""
+
+    def __init__(self, outputs=(), run=None, note: str = ""):
+        super().__init__(outputs)
+        self.run = run
+        self.note = note
+
+
 def unavailable(why: str) -> dict:
     return {"available": False, "why": why}
 

@@ -20,6 +20,7 @@ from tfx.types import artifact_utils
 
 from components.formats import REPORT_HTML, REPORT_LEDGER, REPORT_STATUS, REPORT_SUMMARY
 from components.json_files import write_json
+from components.run_reporter.collect import RunOutputs
 from components.run_reporter.settings import ReportSettings
 
 SETTINGS_KEY = "report_settings"
@@ -58,15 +59,6 @@ class ReportedRun:
 
     def describe(self) -> str:
         return f"{self.run_id} (reported {self.started}, {self.status})"
-
-
-class RunOutputs(dict):
-    """Artifact URI by "<component>.<key>", naming the run (as pipeline/runs.py's RunOutputs does)."""
-
-    def __init__(self, outputs, run: ReportedRun):
-        super().__init__(outputs)
-        self.run = run
-        self.note = ""
 
 
 def _json_safe(value):

@@ -29,7 +29,6 @@ from components.formats import REPORT_HTML, REPORT_LEDGER, REPORT_STATUS, REPORT
 REPORTER = "RunReporter"  # the component id pipeline.py gives it
 REPORT_KEY = "report"
 REPORT_FILES = (REPORT_HTML, REPORT_SUMMARY, REPORT_LEDGER, REPORT_STATUS)  # fetch_report copies any other too
-SUMMARY_FILE = REPORT_SUMMARY
 MAX_LISTED = 5
 SEARCH_DEPTH = 12  # directories below the root; the deepest layout (KFP) needs 5 from the pipeline root
 TIMEOUT_S = 60
@@ -93,7 +92,7 @@ def read_summary(uri: str) -> dict:
     """The report's summary.json (from the artifact's URI or a directory fetch_report filled)."""
     import tensorflow as tf
 
-    path = _join(_readable(tf, uri), SUMMARY_FILE)
+    path = _join(_readable(tf, uri), REPORT_SUMMARY)
     try:
         with tf.io.gfile.GFile(path) as f:
             text = f.read()
@@ -374,7 +373,7 @@ def _search_root(root: str) -> str:
         return found[0]
     if not found:
         raise RemoteRunError(
-            f"{REPORTER} wrote no report under {root}: no {REPORT_KEY}/ directory with {SUMMARY_FILE} below a "
+            f"{REPORTER} wrote no report under {root}: no {REPORT_KEY}/ directory with {REPORT_SUMMARY} below a "
             f"{REPORTER} directory; check the root, or whether the run got as far as its report step"
         )
     listed = ", ".join(found[:MAX_LISTED]) + (f" and {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else "")
@@ -393,7 +392,7 @@ def _report_dirs(tf, root: str):
             continue
         except tf.errors.OpError as e:
             raise RemoteRunError(f"cannot list {directory}: {_first_line(e.message)}") from e
-        if SUMMARY_FILE in entries and _is_report_dir(directory):
+        if REPORT_SUMMARY in entries and _is_report_dir(directory):
             yield directory
             continue
         if depth < SEARCH_DEPTH:
