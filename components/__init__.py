@@ -1,6 +1,7 @@
 """Custom TFX components of the genre-classification pipeline, one folder each, and the modules they share
-(formats, featurizer, waveform, progress, tfrecord_sink, ledger, json_files, beam_data_plane, settings_base,
-statistics_executor): a component package imports only these, never another component."""
+(formats, featurizer, spectrogram, musicnn, musicnn_settings, resampling, waveform, progress, tfrecord_sink,
+ledger, json_files, beam_data_plane, settings_base, statistics_executor, classification_metrics): a component
+package imports only these, never another component."""
 
 import os
 

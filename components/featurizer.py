@@ -22,13 +22,17 @@ from typing import Literal, Optional
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
+from components import spectrogram
+from components.musicnn_settings import MusicnnFeatures, musicnn_min_samples
 from components.settings_base import Section
+from components.spectrogram import mel_power
 
 SETTINGS_FILE = "featurizer_settings.json"
 SAVED_MODEL_DIR = "saved_model"
 SIGNATURE = "featurize"
 LOG_MEL_OUTPUT = "log_mel"
 IMAGE_OUTPUT = "mel_image"
+MUSICNN_OUTPUT = "musicnn_embedding"
 
 
 class SpectrogramConfig(Section):
@@ -58,16 +62,36 @@ class SpectrogramConfig(Section):
 
 class SpectrogramSettings(SpectrogramConfig):
     """Everything the featurizer graph depends on (frozen into the exported SavedModel): the spectrogram
-    settings and the waveform they apply to (sample rate and example length)."""
+    settings, the waveform they apply to (sample rate and example length), and the musicnn embedding when a
+    configured model reads it (None: the featurizer does not compute it)."""
 
     model_config = ConfigDict(frozen=True)
 
     sample_rate: int = Field(ge=1)
     num_samples: int = Field(ge=1)
+    musicnn: Optional[MusicnnFeatures] = None
+
+    @model_validator(mode="after")
+    def _musicnn_gets_a_patch(self) -> SpectrogramSettings:
+        if self.musicnn is not None and self.num_samples < musicnn_min_samples(self.sample_rate):
+            needed = musicnn_min_samples(self.sample_rate)
+            raise ValueError(
+                f"the musicnn embedding needs examples of at least {needed} samples at {self.sample_rate} Hz "
+                f"({needed / self.sample_rate:.2f} s: one 3 s patch), got {self.num_samples}: set "
+                "audio.segment_seconds=3 (or more), or choose a model that does not read the embedding "
+                "(trainer.model_family other than musicnn_transfer and baselines.feature_set=engineered)"
+            )
+        return self
 
     @classmethod
-    def of(cls, spectrogram: SpectrogramConfig, sample_rate: int, num_samples: int) -> SpectrogramSettings:
-        return cls(sample_rate=sample_rate, num_samples=num_samples, **spectrogram.model_dump())
+    def of(
+        cls,
+        spectrogram: SpectrogramConfig,
+        sample_rate: int,
+        num_samples: int,
+        musicnn: Optional[MusicnnFeatures] = None,
+    ) -> SpectrogramSettings:
+        return cls(sample_rate=sample_rate, num_samples=num_samples, musicnn=musicnn, **spectrogram.model_dump())
 
     def replace(self, **changes) -> SpectrogramSettings:
         """A copy with `changes` applied (validated, unlike model_copy)."""
@@ -98,42 +122,16 @@ class SpectrogramSettings(SpectrogramConfig):
         return cls.model_validate(json.loads(text))
 
 
-# -- mel filter bank (numpy; embedded in the graph as a constant) ---------------------------------------
-def hz_to_mel(frequencies, scale: str) -> np.ndarray:
-    f = np.asarray(frequencies, dtype=np.float64)
-    if scale == "htk":
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-    # Slaney's Auditory Toolbox: linear below 1 kHz, logarithmic above.
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, f / f_sp)
-
-
-def mel_to_hz(mels, scale: str) -> np.ndarray:
-    m = np.asarray(mels, dtype=np.float64)
-    if scale == "htk":
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
-
-
 def mel_weight_matrix(settings: SpectrogramSettings) -> np.ndarray:
-    """[n_fft // 2 + 1, n_mels] triangular filters, area-normalised (Slaney), float32."""
-    fft_frequencies = np.linspace(0.0, settings.sample_rate / 2.0, settings.n_fft // 2 + 1)
-    edges_mel = np.linspace(
-        hz_to_mel(settings.fmin, settings.mel_scale),
-        hz_to_mel(settings.upper_frequency, settings.mel_scale),
-        settings.n_mels + 2,
+    """[n_fft // 2 + 1, n_mels] triangular filters, area-normalised (Slaney), float32, for these settings."""
+    return spectrogram.mel_filter_bank(
+        settings.sample_rate,
+        settings.n_fft,
+        settings.n_mels,
+        settings.fmin,
+        settings.upper_frequency,
+        settings.mel_scale,
     )
-    edges = mel_to_hz(edges_mel, settings.mel_scale)
-    widths = np.diff(edges)
-    distance = edges[:, None] - fft_frequencies[None, :]
-    rising = -distance[:-2] / widths[:-1, None]
-    falling = distance[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    return weights.T.astype(np.float32)
 
 
 # -- the TensorFlow graph ---------------------------------------------------------------------------------
@@ -145,7 +143,9 @@ def _tf():
 
 def build_featurizer(settings: SpectrogramSettings):
     """A `tf.Module` whose `featurize(waveform)` maps float32 [batch, num_samples] to
-    {"log_mel": float32 [batch, frames, n_mels] in dB, "mel_image": uint8 [batch, S, S, 3]}.
+    {"log_mel": float32 [batch, frames, n_mels] in dB, "mel_image": uint8 [batch, S, S, 3]}, plus
+    "musicnn_embedding": float32 [batch, size] (the mean over the example's 3 s patches) when
+    settings.musicnn is set; its frozen pretrained network is then part of the module and of its SavedModel.
 
     Keep a reference to the returned module while calling it: its tf.function holds the module weakly.
     """
@@ -156,21 +156,19 @@ def build_featurizer(settings: SpectrogramSettings):
             super().__init__(name="log_mel_featurizer")
             self.settings_json = tf.constant(settings.to_json())
             self._mel_matrix = tf.constant(mel_weight_matrix(settings))
+            if settings.musicnn is not None:
+                from components import musicnn  # TensorFlow and the checkpoint only when configured
+
+                self._musicnn = musicnn.build_embedder(
+                    settings.sample_rate,
+                    settings.num_samples,
+                    settings.musicnn.model,
+                    outputs=(settings.musicnn.embedding,),
+                )
 
         def log_mel(self, waveform):
-            pad = settings.n_fft // 2
-            padded = tf.pad(waveform, [[0, 0], [pad, pad]])
-            stft = tf.signal.stft(
-                padded,
-                frame_length=settings.n_fft,
-                frame_step=settings.hop_length,
-                fft_length=settings.n_fft,
-                window_fn=tf.signal.hann_window,
-                pad_end=False,
-            )
-            power = tf.math.square(tf.math.real(stft)) + tf.math.square(tf.math.imag(stft))
-            mel_power = tf.tensordot(power, self._mel_matrix, axes=1)
-            return 10.0 * tf.math.log(tf.maximum(mel_power, settings.log_floor)) / tf.math.log(10.0)
+            power = mel_power(waveform, self._mel_matrix, settings.n_fft, settings.hop_length)
+            return 10.0 * tf.math.log(tf.maximum(power, settings.log_floor)) / tf.math.log(10.0)
 
         def image(self, log_mel):
             # Each example's loudest cell is white and everything `image_dynamic_range_db` below it is
@@ -191,7 +189,11 @@ def build_featurizer(settings: SpectrogramSettings):
         @tf.function(input_signature=[tf.TensorSpec([None, settings.num_samples], tf.float32, name="waveform")])
         def featurize(self, waveform):
             log_mel = self.log_mel(waveform)
-            return {LOG_MEL_OUTPUT: log_mel, IMAGE_OUTPUT: self.image(log_mel)}
+            outputs = {LOG_MEL_OUTPUT: log_mel, IMAGE_OUTPUT: self.image(log_mel)}
+            if settings.musicnn is not None:
+                patches = self._musicnn(waveform, training=False)[settings.musicnn.embedding]
+                outputs[MUSICNN_OUTPUT] = tf.reduce_mean(patches, axis=1)
+            return outputs
 
     return Featurizer()
 

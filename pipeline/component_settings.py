@@ -34,8 +34,22 @@ def ingest_settings(config: PipelineConfig) -> IngestSettings:
 
 
 def spectrogram_settings(config: PipelineConfig) -> SpectrogramSettings:
-    """The featurizer's: transform.spectrogram on the examples' sample rate and length (audio.*)."""
-    return SpectrogramSettings.of(config.transform.spectrogram, config.audio.sample_rate, config.audio.example_samples)
+    """The featurizer's: transform.spectrogram on the examples' sample rate and length (audio.*), and
+    transform.musicnn when a configured model reads the musicnn embedding (only then: it costs ~20 ms per 3 s
+    example, and its settings stay out of the transform's cache key otherwise)."""
+    return SpectrogramSettings.of(
+        config.transform.spectrogram,
+        config.audio.sample_rate,
+        config.audio.example_samples,
+        config.transform.musicnn if reads_musicnn(config) else None,
+    )
+
+
+def reads_musicnn(config: PipelineConfig) -> bool:
+    """Whether the Keras model family or the baselines read the musicnn embedding."""
+    baselines = config.baselines
+    baselines_read_it = baselines.enabled and baselines.feature_set == "musicnn"
+    return config.trainer.model_family == "musicnn_transfer" or baselines_read_it
 
 
 def transform_settings(config: PipelineConfig) -> TransformSettings:

@@ -61,6 +61,9 @@ LOG_MEL = "log_mel"
 MEL_IMAGE = "mel_image"
 # float32 list, one value per name in ENGINEERED_NAMES_FILE (written at the artifact's root).
 ENGINEERED = "engineered_features"
+# float32 list: the pretrained musicnn embedding (featurizer settings `musicnn`: which checkpoint and layer,
+# hence its size), only in examples whose featurizer computes it.
+MUSICNN_EMBEDDING = "musicnn_embedding"
 
 # The raw features a transformed example keeps (the waveform included, so the raw-audio model and serving
 # tests read the same examples).

@@ -15,5 +15,6 @@ from components.formats.examples import (  # noqa: F401  (re-exported: Spectrogr
     ENGINEERED_NAMES_FILE,
     LOG_MEL,
     MEL_IMAGE,
+    MUSICNN_EMBEDDING,
     PASSTHROUGH,
 )

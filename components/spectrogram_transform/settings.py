@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.featurizer import SpectrogramConfig, SpectrogramSettings
+from components.featurizer import MusicnnFeatures, SpectrogramConfig, SpectrogramSettings
 from components.settings_base import GzipOutput, TFRecordOutput
 
 
@@ -16,6 +16,9 @@ class TransformConfig(GzipOutput):
     """SpectrogramTransform: log-mel, its image form and engineered features per example."""
 
     spectrogram: SpectrogramConfig = Field(default_factory=SpectrogramConfig)
+    # The pretrained musicnn embedding, computed (and stored in the examples) only when a configured model
+    # reads it: trainer.model_family=musicnn_transfer or baselines.feature_set=musicnn.
+    musicnn: MusicnnFeatures = Field(default_factory=MusicnnFeatures)
     # "fma": FMA's features.csv set (518 values, chroma/CQT included, ~0.3 s per 30 s of audio);
     # "quick": the same statistics of MFCC, RMS, ZCR and the spectral descriptors only (no CQT), for fast runs.
     engineered_preset: Literal["fma", "quick"] = "fma"

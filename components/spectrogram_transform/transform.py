@@ -18,7 +18,7 @@ from typing import Optional, Union
 import apache_beam as beam
 import numpy as np
 
-from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, load_featurizer
+from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, MUSICNN_OUTPUT, load_featurizer
 from components.formats import examples as source
 from components.formats.examples import from_pcm16, length_delimited_field
 from components.progress import ProgressReporter
@@ -189,7 +189,13 @@ def _float_list(values: np.ndarray):
     )
 
 
-def build_output(prepared: Prepared, log_mel: np.ndarray, image: np.ndarray, vector: np.ndarray) -> bytes:
+def build_output(
+    prepared: Prepared,
+    log_mel: np.ndarray,
+    image: np.ndarray,
+    vector: np.ndarray,
+    embedding: Optional[np.ndarray] = None,
+) -> bytes:
     from tensorflow.core.example import example_pb2
 
     out = example_pb2.Example()
@@ -199,6 +205,8 @@ def build_output(prepared: Prepared, log_mel: np.ndarray, image: np.ndarray, vec
     target[features.LOG_MEL].float_list.CopyFrom(_float_list(log_mel.reshape(-1)))
     target[features.MEL_IMAGE].bytes_list.value.append(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
     target[features.ENGINEERED].float_list.CopyFrom(_float_list(vector))
+    if embedding is not None:
+        target[features.MUSICNN_EMBEDDING].float_list.CopyFrom(_float_list(embedding))
     return out.SerializeToString()
 
 
@@ -263,27 +271,28 @@ class TransformBatch(beam.DoFn):
         for prepared, spectra in zip(ready, self._featurize(ready)):
             yield prepared.split, self._finish(prepared, spectra)
 
-    def _featurize(self, ready: list[Prepared]) -> list[Union[tuple[np.ndarray, np.ndarray], Exception]]:
-        """(log_mel, image) per example from the SavedModel, in one call per batch; when the batch call
-        fails, example by example, so one bad input cannot take the others down with it."""
+    def _featurize(self, ready: list[Prepared]) -> list[Union[dict[str, np.ndarray], Exception]]:
+        """The featurizer's outputs ({log_mel, mel_image[, musicnn_embedding]}) per example from the
+        SavedModel, in one call per batch; when the batch call fails, example by example, so one bad input
+        cannot take the others down with it."""
         if not ready:
             return []
         try:
-            return list(zip(*self._call([p.waveform for p in ready])))
+            outputs = self._call([p.waveform for p in ready])
+            return [{name: values[i] for name, values in outputs.items()} for i in range(len(ready))]
         except Exception:
             _log.warning("featurizer failed on a batch of %d; retrying one by one", len(ready), exc_info=True)
         results = []
         for prepared in ready:
             try:
-                log_mel, image = self._call([prepared.waveform])
-                results.append((log_mel[0], image[0]))
+                results.append({name: values[0] for name, values in self._call([prepared.waveform]).items()})
             except Exception as e:
                 results.append(e)
         return results
 
-    def _call(self, waveforms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _call(self, waveforms: list[np.ndarray]) -> dict[str, np.ndarray]:
         outputs = self._featurizer.featurize(np.stack(waveforms))
-        return outputs[LOG_MEL_OUTPUT].numpy(), outputs[IMAGE_OUTPUT].numpy()
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
 
     def _finish(self, prepared: Prepared, spectra) -> Union[QuarantineRecord, tuple[bytes, str]]:
         def rejected(reason: str, detail: str) -> QuarantineRecord:
@@ -291,18 +300,19 @@ class TransformBatch(beam.DoFn):
 
         if isinstance(spectra, Exception):
             return rejected(Reason.INTERNAL_ERROR, f"featurizer: {_describe(spectra)}")
-        log_mel, image = spectra
+        log_mel, image, embedding = spectra[LOG_MEL_OUTPUT], spectra[IMAGE_OUTPUT], spectra.get(MUSICNN_OUTPUT)
         try:
-            if not np.all(np.isfinite(log_mel)):
-                return rejected(
-                    Reason.NON_FINITE_FEATURES, f"{np.count_nonzero(~np.isfinite(log_mel))} non-finite log-mel values"
-                )
+            for name, values in ((LOG_MEL_OUTPUT, log_mel), (MUSICNN_OUTPUT, embedding)):
+                if values is not None and not np.all(np.isfinite(values)):
+                    return rejected(
+                        Reason.NON_FINITE_FEATURES, f"{np.count_nonzero(~np.isfinite(values))} non-finite {name} values"
+                    )
             vector = engineered.compute(
                 prepared.waveform[: prepared.content_samples],
                 self._settings.featurizer.sample_rate,
                 self._settings.engineered_preset,
             )
-            return build_output(prepared, log_mel, image, vector), csv_row(prepared, vector)
+            return build_output(prepared, log_mel, image, vector, embedding), csv_row(prepared, vector)
         except engineered.EngineeredFeatureError as e:
             return rejected(e.reason, str(e))
         except Exception as e:

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, SpectrogramSettings, build_featurizer
+from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, MUSICNN_OUTPUT, SpectrogramSettings, build_featurizer
 from components.formats import examples as raw
 from components.formats import examples as transformed
 from components.formats.examples import from_pcm16, to_pcm16
@@ -48,14 +48,19 @@ def _bytes(value: bytes) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-def encode_transformed(passthrough: dict, log_mel: np.ndarray, image: np.ndarray) -> bytes:
-    """passthrough: {feature name: value} for the PASSTHROUGH features (AUDIO as int16 bytes)."""
+def encode_transformed(
+    passthrough: dict, log_mel: np.ndarray, image: np.ndarray, embedding: Optional[np.ndarray] = None
+) -> bytes:
+    """passthrough: {feature name: value} for the PASSTHROUGH features (AUDIO as int16 bytes); embedding: the
+    musicnn embedding, when the featurizer computes it."""
     feature = {}
     for name in transformed.PASSTHROUGH:
         value = passthrough[name]
         feature[name] = _bytes(value) if isinstance(value, bytes) else _int(value)
     feature[transformed.LOG_MEL] = tf.train.Feature(float_list=tf.train.FloatList(value=log_mel.reshape(-1)))
     feature[transformed.MEL_IMAGE] = _bytes(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+    if embedding is not None:
+        feature[transformed.MUSICNN_EMBEDDING] = tf.train.Feature(float_list=tf.train.FloatList(value=embedding))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
@@ -72,7 +77,10 @@ def transform_segments(
         if waveforms.shape[1] != settings.num_samples:
             raise ValueError(f"segments have {waveforms.shape[1]} samples, the settings {settings.num_samples}")
         features = featurizer.featurize(tf.constant(waveforms))
-        for s, p, log_mel, image in zip(chunk, pcm, features[LOG_MEL_OUTPUT].numpy(), features[IMAGE_OUTPUT].numpy()):
+        embeddings = features[MUSICNN_OUTPUT].numpy() if MUSICNN_OUTPUT in features else [None] * len(chunk)
+        for s, p, log_mel, image, embedding in zip(
+            chunk, pcm, features[LOG_MEL_OUTPUT].numpy(), features[IMAGE_OUTPUT].numpy(), embeddings
+        ):
             passthrough = {
                 raw.AUDIO: p,
                 raw.AUDIO_NUM_SAMPLES: settings.num_samples,
@@ -85,7 +93,7 @@ def transform_segments(
                 raw.NUM_SEGMENTS: s.num_segments,
                 raw.SOURCE_PATH: s.source_path.encode(),
             }
-            out.append(encode_transformed(passthrough, log_mel, image))
+            out.append(encode_transformed(passthrough, log_mel, image, embedding))
     return out
 
 
@@ -100,8 +108,10 @@ def transform_raw_records(
     def flush():
         parsed = {k: v.numpy() for k, v in tf.io.parse_example(tf.constant(batch), spec).items()}
         features = featurizer.featurize(raw.decode_waveform(tf.constant(parsed[raw.AUDIO])))
+        embeddings = features[MUSICNN_OUTPUT].numpy() if MUSICNN_OUTPUT in features else None
         for i, (log_mel, image) in enumerate(zip(features[LOG_MEL_OUTPUT].numpy(), features[IMAGE_OUTPUT].numpy())):
-            yield encode_transformed({name: parsed[name][i] for name in transformed.PASSTHROUGH}, log_mel, image)
+            passthrough = {name: parsed[name][i] for name in transformed.PASSTHROUGH}
+            yield encode_transformed(passthrough, log_mel, image, None if embeddings is None else embeddings[i])
 
     for record in records:
         batch.append(record)
