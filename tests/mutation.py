@@ -75,7 +75,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "trainer-track-accuracy-constant",
         _TRAINER + "trainer.py",
-        '"track_accuracy": float(np.mean(track_correct)),',
+        '"track_accuracy": track["accuracy"],',
         '"track_accuracy": 1.0,',
         (_TRAINER + "trainer_test.py", _TRAINER + "track_prediction_test.py"),
         "metrics.json reports a perfect per-track accuracy whatever the model predicts",

@@ -14,6 +14,7 @@ from pipeline import component_settings
 from tests.helpers.keras_trainer import small_config
 
 ALGORITHMS = ("logistic_regression", "knn", "gaussian_nb", "svm")
+SCORES = ("accuracy", "macro_f1", "track_accuracy", "track_macro_f1")  # per split, in the tables' order
 INGEST_QUARANTINE = [
     ("fma_small/099/099134.mp3", 99134, "decode_error", "mp3 stream fails to decode: lost sync"),
     ("fma_small/098/098567.mp3", 98567, "too_short", "0.5 s of audio, under the 2 s minimum"),
@@ -427,11 +428,14 @@ def test_console_summary_shows_the_collected_reports_figures(run):
         assert f"  anomalies in {split}: " + ("; ".join(anomalies) if anomalies else "none") in text
     assert "Transform: " in text and "1 quarantined {'silent': 1}" in text
     trainer = run["trainer"]
-    assert re.search(
-        rf"Keras {trainer['model_family']} +{_pct(trainer['eval']['accuracy'])} +"
-        rf"{_pct(trainer['test']['accuracy'])}",
-        text,
-    )
+    # eval then test: accuracy and macro-F1 per segment, then per track.
+    keras_figures = [trainer[split][key] for split in ("eval", "test") for key in SCORES]
+    assert re.search(rf"Keras {trainer['model_family']} +" + " +".join(map(re.escape, map(_pct, keras_figures))), text)
+    for algorithm in ALGORITHMS:
+        r = run["baselines"]["algorithms"][algorithm]
+        figures = [r[f"{split}_{key}"] for split in ("eval", "test") for key in SCORES]
+        assert re.search(rf"sklearn {algorithm}(?: \(best baseline\))? +" + " +".join(map(_pct, figures)), text)
+    assert re.search(r" -+ eval split -+ -+ test split -+\nModel +(acc +macro-F1 +track acc +track F1 *){2}\n", text)
     assert f"sklearn {run['baselines']['best_algorithm']} (best baseline)" in text
     assert "Blessing:        BLESSED" in text and "Pushed:          version " in text
     assert "LEDGER DOES NOT BALANCE: " + "; ".join(report["ledger"]["mismatches"]) in text
@@ -477,12 +481,15 @@ def test_skew_and_drift_are_tfdvs_values_for_each_split(page, run):
 
 def test_model_comparison_lists_keras_and_every_baseline(page, run):
     text = _section(page["text"], "Model comparison", "Per-genre metrics")
+    columns = " accuracy macro-F1 track accuracy track macro-F1"
+    assert "Model Measured by test split eval split test examples" + columns * 2 in text
     keras = run["trainer"]
-    assert re.search(
-        rf"Keras cnn2d_mel Evaluator \(TFMA\), test split {re.escape(_pct(keras['test']['accuracy']))} "
-        rf"73\.1% {re.escape(_pct(keras['test']['track_accuracy']))} {re.escape(_pct(keras['eval']['accuracy']))}",
-        text,
-    ), text
+    # Test accuracy and macro-F1 are the Evaluator's (macro-F1 73.1%); per track, and on eval, the Trainer's.
+    figures = [keras["test"]["accuracy"], 0.7311, keras["test"]["track_accuracy"], keras["test"]["track_macro_f1"]]
+    figures += [keras["eval"][key] for key in SCORES]
+    assert f"Keras cnn2d_mel Evaluator (TFMA), test split {' '.join(map(_pct, figures))} " in text, text
+    for split in ("eval", "test"):
+        assert 0 < keras[split]["track_macro_f1"] <= 1 and 0 < keras[split]["macro_f1"] <= 1
     names = {
         "logistic_regression": "Logistic regression",
         "knn": "k-nearest neighbours",
@@ -491,10 +498,15 @@ def test_model_comparison_lists_keras_and_every_baseline(page, run):
     }
     for algorithm in ALGORITHMS:
         r = run["baselines"]["algorithms"][algorithm]
-        expected = (
-            f"{names[algorithm]} SklearnBaselineTrainer, test split {_pct(r['test_accuracy'])} "
-            f"{_pct(r['test_macro_f1'])} {_pct(r['test_track_accuracy'])} {_pct(r['eval_accuracy'])}"
-        )
+        detail = _read(os.path.join(run["outputs"]["SklearnBaselineTrainer.model"], algorithm, "metrics.json"))
+        for split in ("eval", "test"):  # the summary's track figures are the algorithm's own track_level ones
+            track_level = detail[split]["track_level"]
+            assert (r[f"{split}_track_accuracy"], r[f"{split}_track_macro_f1"]) == (
+                track_level["accuracy"],
+                track_level["macro_f1"],
+            )
+        figures = [r[f"{split}_{key}"] for split in ("test", "eval") for key in SCORES]
+        expected = f"{names[algorithm]} SklearnBaselineTrainer, test split {' '.join(map(_pct, figures))}"
         assert expected in text, expected
     best = names[run["baselines"]["best_algorithm"]]
     assert re.search(rf"{re.escape(best)} .*?best baseline \(by eval accuracy\)", text)
@@ -635,6 +647,64 @@ def test_unblessed_decision_says_why_and_that_nothing_was_pushed(run, tmp_path):
     assert "Why not blessed: accuracy 0.2123 < best baseline svm 0.4500" in text
     assert "nothing pushed accuracy 0.2123 < best baseline svm 0.4500" in text
     assert f"No version is served from {config.push_destination} yet" in text
+
+
+def test_metrics_written_before_macro_f1_and_track_macro_f1_show_n_a_never_a_crash(run, tmp_path):
+    """An older run: the Trainer's metrics.json without macro_f1, per_genre, track_macro_f1 and
+    track_confusion_matrix, the baselines' summary without *_track_macro_f1. The Keras segment macro-F1 is
+    computed from its confusion matrix, the baselines' track macro-F1 read from each algorithm's metrics.json,
+    and the Keras track macro-F1, recorded nowhere, is "n/a" in the report and the console summary."""
+    import shutil
+
+    from components.run_reporter import summary
+    from pipeline.report import collect, write_report
+
+    model_run, baselines = tmp_path / "model_run", tmp_path / "baselines"
+    shutil.copytree(run["outputs"]["Trainer.model_run"], model_run)
+    shutil.copytree(run["outputs"]["SklearnBaselineTrainer.model"], baselines)
+    metrics = _read(model_run / "metrics.json")
+    for split in ("eval", "test"):
+        for key in ("macro_f1", "per_genre", "track_macro_f1", "track_confusion_matrix"):
+            del metrics[split][key]
+    (model_run / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    baseline_summary = _read(baselines / "metrics.json")
+    for result in baseline_summary["algorithms"].values():
+        del result["eval_track_macro_f1"], result["test_track_macro_f1"]
+    (baselines / "metrics.json").write_text(json.dumps(baseline_summary), encoding="utf-8")
+    outputs = {**run["outputs"], "Trainer.model_run": str(model_run), "SklearnBaselineTrainer.model": str(baselines)}
+
+    report = collect(run["config"], outputs)
+    keras = report["comparison"]["rows"][0]
+    assert keras["keras"] and keras["source"] == "Trainer's own test metrics (no Evaluator result)"
+    trainer = run["trainer"]
+    assert keras["macro_f1"] == pytest.approx(trainer["test"]["macro_f1"])
+    assert keras["eval_macro_f1"] == pytest.approx(trainer["eval"]["macro_f1"])
+    assert keras["track_macro_f1"] is None and keras["eval_track_macro_f1"] is None
+    assert keras["track_accuracy"] == trainer["test"]["track_accuracy"]
+    for m in report["baselines"]["models"]:
+        recorded = run["baselines"]["algorithms"][m["algorithm"]]
+        assert (m["track_macro_f1"], m["eval_track_macro_f1"]) == (
+            recorded["test_track_macro_f1"],
+            recorded["eval_track_macro_f1"],
+        )
+
+    # Per split: accuracy, macro-F1, track accuracy, and n/a for the track macro-F1.
+    eval_figures, test_figures = (
+        " ".join(_pct(trainer[split][key]) for key in SCORES[:3]) + " n/a" for split in ("eval", "test")
+    )
+    keras_line = next(line for line in summary.text(report).split("\n") if line.startswith("Keras cnn2d_mel"))
+    assert " ".join(keras_line.split()[2:]) == f"{eval_figures} {test_figures}", keras_line
+    # A report summary.json from before the per-track macro-F1 and the "<split>_" keys: n/a, no KeyError.
+    for key in ("eval_macro_f1", "eval_track_accuracy", "eval_track_macro_f1", "test_macro_f1"):
+        del report["trainer"][key]
+    for m in report["baselines"]["models"]:
+        for key in ("track_macro_f1", "eval_macro_f1", "eval_track_accuracy", "eval_track_macro_f1"):
+            del m[key]
+    assert summary.text(report).count("n/a") >= 4 * (1 + len(ALGORITHMS))
+
+    html = open(write_report(run["config"], str(tmp_path / "r.html"), outputs=outputs), encoding="utf-8").read()
+    models = _section(_text(html), "Model comparison", "Per-genre metrics")
+    assert f"Keras cnn2d_mel Trainer's own test metrics (no Evaluator result) {test_figures} {eval_figures}" in models
 
 
 # -- pieces --------------------------------------------------------------------------------------------------
@@ -819,6 +889,16 @@ def test_run_reporter_writes_the_report_summary_and_ledger_of_its_input_artifact
     assert artifact.get_float_custom_property("keras_accuracy") == pytest.approx(keras["accuracy"])
     svm = next(m for m in written["baselines"]["models"] if m["algorithm"] == "svm")
     assert artifact.get_float_custom_property("svm_macro_f1") == pytest.approx(svm["macro_f1"])
+    # Per track too (test split): the Keras model's from its Trainer, each baseline's from its summary.
+    trainer_test = run["trainer"]["test"]
+    assert artifact.get_float_custom_property("keras_track_accuracy") == pytest.approx(trainer_test["track_accuracy"])
+    assert artifact.get_float_custom_property("keras_track_macro_f1") == pytest.approx(trainer_test["track_macro_f1"])
+    for m in written["baselines"]["models"]:
+        recorded = run["baselines"]["algorithms"][m["algorithm"]]
+        name = re.sub(r"[^a-z0-9]+", "_", m["name"].lower()).strip("_")
+        for key in ("track_accuracy", "track_macro_f1"):
+            assert artifact.get_float_custom_property(f"{name}_{key}") == pytest.approx(recorded[f"test_{key}"])
+    assert status["metrics"]["svm_track_macro_f1"] == pytest.approx(svm["track_macro_f1"])
 
 
 def test_a_failing_report_is_recorded_never_raised_and_the_run_summary_says_so(run, tmp_path, monkeypatch):

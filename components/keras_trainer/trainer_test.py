@@ -194,3 +194,38 @@ def test_custom_config_must_hold_the_trainer_settings():
     settings = TrainerSettings.from_custom_config(custom_config)
     assert settings.featurizer.num_samples == 22050 and settings.featurizer.n_mels == 32
     assert settings == component_settings.trainer_settings(small_config())
+
+
+def test_macro_f1_per_genre_and_track_confusion_are_scikit_learns_on_the_served_models_outputs(early_stopped):
+    """metrics.json's macro-F1 (over the genres present), per-genre F1 and per-track confusion matrix and
+    macro-F1, recomputed by scikit-learn from what the served model outputs: the early-stopped run's eval and
+    test splits, where relabelled tracks make every figure fall short of 1."""
+    import tensorflow as tf
+    from sklearn import metrics as skm
+
+    loaded = tf.saved_model.load(early_stopped["serving_model_dir"])
+    recorded = _read(os.path.join(early_stopped["model_run_dir"], trainer.METRICS_FILE))
+    genres = recorded["genres"]
+    every = list(range(len(genres)))
+    for split in ("eval", "test"):
+        got = recorded[split]
+        probabilities, labels, tracks = serve_split(loaded, early_stopped["artifact"]["examples"], split)
+        predicted = probabilities.argmax(axis=1)
+        present = sorted(set(labels.tolist()))
+        assert got["macro_f1"] == pytest.approx(skm.f1_score(labels, predicted, labels=present, average="macro"))
+        f1 = skm.f1_score(labels, predicted, labels=every, average=None, zero_division=0.0)
+        for i, genre in enumerate(genres):
+            assert got["per_genre"][genre]["support"] == int(np.sum(labels == i))
+            if i in present:
+                assert got["per_genre"][genre]["f1"] == pytest.approx(f1[i]), genre
+        assert got["confusion_matrix"] == skm.confusion_matrix(labels, predicted, labels=every).tolist()
+
+        ids = sorted(set(tracks.tolist()))
+        track_true = [int(labels[tracks == t][0]) for t in ids]
+        track_called = [int(np.argmax(probabilities[tracks == t].mean(axis=0))) for t in ids]
+        assert got["track_confusion_matrix"] == skm.confusion_matrix(track_true, track_called, labels=every).tolist()
+        assert got["track_macro_f1"] == pytest.approx(
+            skm.f1_score(track_true, track_called, labels=sorted(set(track_true)), average="macro")
+        )
+        assert sum(map(sum, got["track_confusion_matrix"])) == got["tracks"] == len(ids)
+    assert 0 < recorded["test"]["track_macro_f1"] < 1 and 0 < recorded["test"]["macro_f1"] < 1

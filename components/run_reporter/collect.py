@@ -16,8 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Optional
 
-import numpy as np
-
+from components.classification_metrics import from_confusion
 from components.json_files import read_json, read_jsonl
 from components.run_reporter.settings import ReportSettings
 
@@ -31,6 +30,9 @@ ALGORITHM_NAMES = {
     "svm": "SVM",
 }
 SPLITS = ("train", "eval", "test")
+# Each model's figures on a split: accuracy and macro-F1 (over the genres present) per segment, and the same
+# per track (its segments' scores averaged): the comparison table, the console summary, the artifact's properties.
+SCORES = ("accuracy", "macro_f1", "track_accuracy", "track_macro_f1")
 
 
 class RunOutputs(dict):
@@ -260,19 +262,28 @@ def skew_and_drift(outputs: dict) -> dict:
 
 
 def metrics_from_confusion(matrix, genres) -> dict:
-    """Accuracy, macro-F1 and per-genre P/R/F1 of a confusion matrix (rows true), by the baselines' own
-    metric code, so the Keras model's numbers are computed the same way as theirs."""
-    from components.sklearn_baseline_trainer.metrics import classification_metrics
+    """Accuracy, macro-F1 and per-genre P/R/F1 of a confusion matrix (rows true), by the metric code every
+    model's own numbers come from (components/classification_metrics.py)."""
+    return from_confusion(matrix, list(genres))
 
-    matrix = np.asarray(matrix, dtype=int)
-    labels = np.arange(len(genres))
-    y_true = np.repeat(labels, matrix.sum(axis=1))
-    y_pred = np.concatenate([np.repeat(labels, row) for row in matrix])
-    return classification_metrics(y_true, y_pred, list(genres))
+
+def split_scores(split: Optional[dict], genres=None) -> dict:
+    """One split of the Trainer's metrics.json as SCORES: None where it lacks one. A metrics.json written
+    before macro-F1 was recorded has its segment macro-F1 computed from its confusion matrix (given the
+    genres); its track macro-F1 stays None."""
+    split = split or {}
+    scores = {key: split.get(key) for key in SCORES}
+    if scores["macro_f1"] is None and split.get("confusion_matrix") and genres:
+        try:
+            scores["macro_f1"] = metrics_from_confusion(split["confusion_matrix"], genres)["macro_f1"]
+        except ValueError as e:
+            _log.warning("report: no macro-F1 from the confusion matrix %s: %s", split["confusion_matrix"], e)
+    return scores
 
 
 def trainer_metrics(outputs: dict) -> dict:
-    """What the Trainer measured itself (its metrics.json): eval and test accuracy, per track too."""
+    """What the Trainer measured itself (its metrics.json): eval and test accuracy and macro-F1, per segment
+    and per track, as "<split>_<score>"; `track_accuracy` is test_track_accuracy's older name."""
     from components.keras_trainer.trainer import METRICS_FILE
 
     uri = outputs.get("Trainer.model_run")
@@ -281,13 +292,17 @@ def trainer_metrics(outputs: dict) -> dict:
     metrics = read_json(os.path.join(uri, METRICS_FILE))
     if metrics is None:
         return unavailable(f"{os.path.join(uri, METRICS_FILE)} does not exist")
-    test = metrics.get("test") or {}
+    genres = metrics.get("genres")
+    scores = {
+        f"{split}_{key}": value
+        for split in ("eval", "test")
+        for key, value in split_scores(metrics.get(split), genres).items()
+    }
     return available(
         metrics=metrics,
         name=f"Keras {metrics.get('model_family')}",
-        eval_accuracy=(metrics.get("eval") or {}).get("accuracy"),
-        test_accuracy=test.get("accuracy"),
-        track_accuracy=test.get("track_accuracy"),
+        **scores,
+        track_accuracy=scores["test_track_accuracy"],
     )
 
 
@@ -304,7 +319,8 @@ def keras_results(
         return unavailable(_missing(outputs, "Evaluator.evaluation") + "; no Trainer metrics either")
     family = (trainer or {}).get("model_family", settings.model_family)
     test = (trainer or {}).get("test") or {}
-    eval_split = (trainer or {}).get("eval") or {}
+    test_scores = split_scores(test, settings.genres)
+    eval_scores = split_scores((trainer or {}).get("eval"), settings.genres)
     if evaluation is not None:
         overall = evaluation["overall"]
         per_genre = evaluation.get("per_genre", {})
@@ -331,8 +347,9 @@ def keras_results(
         accuracy=accuracy,
         macro_f1=macro_f1,
         examples=examples,
-        track_accuracy=test.get("track_accuracy"),
-        eval_accuracy=eval_split.get("accuracy"),
+        track_accuracy=test_scores["track_accuracy"],
+        track_macro_f1=test_scores["track_macro_f1"],
+        **{f"eval_{key}": value for key, value in eval_scores.items()},
         per_genre=per_genre,
         support=support,
         confusion_matrix=matrix,
@@ -355,14 +372,13 @@ def baselines(settings: ReportSettings, outputs: dict) -> dict:
     for algorithm, result in summary["algorithms"].items():
         detail = read_json(os.path.join(uri, algorithm, METRICS_FILE)) or {}
         test = detail.get("test") or {}
+        scores = {split: _baseline_scores(result, detail, split) for split in ("eval", "test")}
         models.append(
             {
                 "algorithm": algorithm,
                 "name": ALGORITHM_NAMES.get(algorithm, algorithm),
-                "accuracy": result.get("test_accuracy"),
-                "macro_f1": result.get("test_macro_f1"),
-                "track_accuracy": result.get("test_track_accuracy"),
-                "eval_accuracy": result.get("eval_accuracy"),
+                **scores["test"],
+                **{f"eval_{key}": value for key, value in scores["eval"].items()},
                 "examples": test.get("examples"),
                 "best": algorithm == summary.get("best_algorithm"),
                 "per_genre": test.get("per_genre", {}),
@@ -372,17 +388,28 @@ def baselines(settings: ReportSettings, outputs: dict) -> dict:
     return available(models=models, best=summary.get("best_algorithm"), selection=summary.get("selection", ""))
 
 
+def _baseline_scores(result: dict, detail: dict, split: str) -> dict:
+    """SCORES of one baseline on one split: from the summary (metrics.json's `algorithms` entry), else from
+    the algorithm's own metrics.json (a summary written before it held test_track_macro_f1)."""
+    level = detail.get(split) or {}
+    recorded = {**level, **{f"track_{k}": v for k, v in (level.get("track_level") or {}).items()}}
+    return {key: result.get(f"{split}_{key}", recorded.get(key)) for key in SCORES}
+
+
+COMPARED = ("examples", *SCORES, *(f"eval_{key}" for key in SCORES))
+
+
 def comparison(keras: dict, sklearn: dict) -> dict:
+    """One row per model: test and eval accuracy and macro-F1, per segment and per track (COMPARED)."""
     rows = []
     if keras["available"]:
         rows.append(
             {
-                **{
-                    k: keras[k]
-                    for k in ("name", "source", "accuracy", "macro_f1", "track_accuracy", "eval_accuracy", "examples")
-                },
+                "name": keras["name"],
+                "source": keras["source"],
                 "keras": True,
                 "note": "",
+                **{k: keras.get(k) for k in COMPARED},
             }
         )
     if sklearn["available"]:
@@ -393,7 +420,7 @@ def comparison(keras: dict, sklearn: dict) -> dict:
                     "source": "SklearnBaselineTrainer, test split",
                     "keras": False,
                     "note": "best baseline (by eval accuracy)" if m["best"] else "",
-                    **{k: m[k] for k in ("accuracy", "macro_f1", "track_accuracy", "eval_accuracy", "examples")},
+                    **{k: m.get(k) for k in COMPARED},
                 }
             )
     if not rows:

@@ -42,7 +42,9 @@ INPUT_SOURCES = {
 # Custom properties on the report artifact: what a UI listing artifacts can show without opening them.
 OK_PROPERTY, BLESSED_PROPERTY, BALANCED_PROPERTY, VERSION_PROPERTY = "ok", "blessed", "ledger_balanced", "version"
 ANOMALIES_PROPERTY = "anomalies"
-# Float properties: each model's test accuracy and macro-F1, as the comparison table shows them.
+# Float properties "<model>_<score>": each model's test accuracy and macro-F1, per segment and per track, as
+# the comparison table shows them (MODEL_SCORES).
+MODEL_SCORES = ("accuracy", "macro_f1", "track_accuracy", "track_macro_f1")
 
 
 _log = logging.getLogger(__name__)
@@ -104,12 +106,13 @@ def write_report_files(settings: ReportSettings, outputs: dict, uri: str) -> dic
 
 
 def _model_metrics(comparison: dict) -> dict[str, float]:
-    """{"<model>_accuracy": ..., "<model>_macro_f1": ...} for the Keras model and each baseline: what a
+    """{"<model>_accuracy": ..., "<model>_macro_f1": ..., "<model>_track_accuracy": ...,
+    "<model>_track_macro_f1": ...} (test split) for the Keras model and each baseline, where recorded: what a
     pipeline UI listing the report artifact's properties shows without opening it."""
     metrics = {}
     for row in comparison.get("rows", []) if comparison["available"] else []:
         name = "keras" if row["keras"] else re.sub(r"[^a-z0-9]+", "_", row["name"].lower()).strip("_")
-        for metric in ("accuracy", "macro_f1"):
+        for metric in MODEL_SCORES:
             if row.get(metric) is not None:
                 metrics[f"{name}_{metric}"] = float(row[metric])
     return metrics

@@ -29,6 +29,11 @@ def _pct(value, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
+def _score(value) -> str:
+    """A model's accuracy or F1 as a percentage; "n/a" where the run's metrics do not hold it."""
+    return "n/a" if _missing(value) else _pct(value)
+
+
 def _num(value, digits: int = 4) -> str:
     if _missing(value):
         return "–"
@@ -110,7 +115,7 @@ def render_html(report: dict) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(pct=_pct, num=_num, signed=_signed)
+    environment.filters.update(pct=_pct, num=_num, signed=_signed, score=_score)
     svgs = build_charts(report)
     # Our own SVG, every text in it escaped by charts.py.
     svgs = {

@@ -8,8 +8,8 @@ import os
 from components.run_reporter import ledger as ledger_view
 
 
-def _percent(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
+def _percent(value, missing: str = "-") -> str:
+    return missing if value is None else f"{100 * value:.1f}%"
 
 
 def _number(value) -> str:
@@ -75,22 +75,53 @@ def data(report: dict) -> list[str]:
     return lines
 
 
+# (key, column label): collect.SCORES, each split's figures per segment and per track.
+SCORE_COLUMNS = (
+    ("accuracy", "acc"),
+    ("macro_f1", "macro-F1"),
+    ("track_accuracy", "track acc"),
+    ("track_macro_f1", "track F1"),
+)
+
+
+def _scores(section: dict, split: str, test_prefix: str = "") -> list:
+    """The SCORE_COLUMNS of one model on `split` from its section: "<split>_<score>" keys, the test split's
+    under `test_prefix` instead (the baselines' rows name them plainly). Absent (an older summary.json): None."""
+    prefix = test_prefix if split == "test" else f"{split}_"
+    return [section.get(prefix + key) for key, _ in SCORE_COLUMNS]
+
+
 def models(report: dict) -> list[str]:
-    """Each trained model's accuracy on eval and test (per segment, and per track with segments averaged):
-    the Keras model's as its Trainer measured it, the baselines' as theirs."""
+    """Each trained model's accuracy and macro-F1 on eval and test, per segment and per track (its segments'
+    probabilities averaged): the Keras model's as its Trainer measured it, the baselines' as theirs."""
     keras, baselines = report["trainer"], report["baselines"]
     rows = []
     if keras["available"]:
-        rows.append((keras["name"], keras["eval_accuracy"], keras["test_accuracy"], keras["track_accuracy"]))
+        eval_scores, test_scores = _scores(keras, "eval"), _scores(keras, "test", "test_")
+        if test_scores[2] is None:  # a summary.json from before "test_track_accuracy"
+            test_scores[2] = keras.get("track_accuracy")
+        rows.append((keras["name"], eval_scores + test_scores))
     if baselines["available"]:
         for m in baselines["models"]:
             best = " (best baseline)" if m["best"] else ""
-            rows.append((f"sklearn {m['algorithm']}{best}", m["eval_accuracy"], m["accuracy"], m["track_accuracy"]))
+            rows.append((f"sklearn {m['algorithm']}{best}", _scores(m, "eval") + _scores(m, "test")))
     if not rows:
         return []
     width = max(len(row[0]) for row in rows) + 2
-    lines = [f"{'Model':<{width}} {'eval acc':>9} {'test acc':>9} {'test acc, whole tracks':>23}"]
-    lines += [f"{name:<{width}} {_percent(e):>9} {_percent(t):>9} {_percent(tt):>23}" for name, e, t, tt in rows]
+    widths = [max(len(label), 6) + 1 for _, label in SCORE_COLUMNS]
+    group = sum(widths) + len(widths) - 1
+    labels = [f"{label:>{w}}" for (_, label), w in zip(SCORE_COLUMNS, widths)]
+    lines = [
+        f"{'':<{width}} {' eval split ':-^{group}} {' test split ':-^{group}}",
+        f"{'Model':<{width}} " + " ".join(labels + labels),
+    ]
+    for name, values in rows:
+        cells = [f"{_percent(v, 'n/a'):>{w}}" for v, w in zip(values, widths + widths)]
+        lines.append(f"{name:<{width}} " + " ".join(cells))
+    lines.append(
+        "  per segment, and per track (its segments' probabilities averaged); macro-F1 over the genres present; "
+        "n/a: not recorded"
+    )
     artifacts = _artifacts(report)
     if keras["available"]:
         lines.append(
