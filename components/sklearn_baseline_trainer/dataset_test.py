@@ -1,11 +1,15 @@
 """Reading transformed Examples back, and a clear error for every kind of bad feature data."""
 
+import dataclasses
 import logging
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from components.formats.examples import ENGINEERED_NAMES_FILE, MUSICNN_EMBEDDING
 from components.sklearn_baseline_trainer.dataset import load_splits
 from tests.helpers import sklearn_data as testdata
 
@@ -121,3 +125,117 @@ def test_split_folder_without_files_is_an_error(tmp_path):
     os.remove(os.path.join(examples.uri, "Split-test", "data_tfrecord-00000-of-00001.gz"))
     with pytest.raises(ValueError, match=r"Split-test \(.*\) holds no files"):
         load_splits(examples, GENRES)
+
+
+# -- baselines.feature_set=musicnn -------------------------------------------------------------------------
+def write_musicnn_examples(
+    uri: str, splits: dict[str, testdata.Rows], num_engineered: int, omit_musicnn: Sequence[int] = ()
+):
+    """Transformed examples whose musicnn embedding is each row's `features` and whose engineered features
+    are noise (same for every genre): only the embedding tells the genres apart. `omit_musicnn` drops the
+    embedding from those example indices (of every split)."""
+    rng = np.random.default_rng(99)
+    noise = {
+        split: dataclasses.replace(rows, features=list(rng.normal(0.0, 1.0, (len(rows.labels), num_engineered))))
+        for split, rows in splits.items()
+    }
+    examples = testdata.write_examples(uri, noise, testdata.feature_names(num_engineered))
+    for split, rows in splits.items():  # the helper writes one file per split; add the embedding to it
+        (path,) = tf.io.gfile.glob(os.path.join(uri, f"Split-{split}", "*.gz"))
+        records = [bytes(r.numpy()) for r in tf.data.TFRecordDataset(path, compression_type="GZIP")]
+        with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
+            for i, record in enumerate(records):
+                example = tf.train.Example.FromString(record)
+                if i not in omit_musicnn:
+                    example.features.feature[MUSICNN_EMBEDDING].float_list.value.extend(rows.features[i])
+                writer.write(example.SerializeToString())
+    return examples
+
+
+def _musicnn_splits(size=6, **replaced):
+    splits = {
+        "train": _rows(1, features=size),
+        "eval": _rows(2, artists_per_genre=1, features=size),
+        "test": _rows(3, artists_per_genre=1, features=size),
+    }
+    splits.update(replaced)
+    return splits
+
+
+def test_musicnn_feature_set_reads_the_embedding_named_by_its_size(tmp_path):
+    splits = _musicnn_splits(size=6)
+    examples = write_musicnn_examples(str(tmp_path), splits, num_engineered=4)
+    os.remove(os.path.join(examples.uri, ENGINEERED_NAMES_FILE))  # the engineered names are not needed
+    names, data = load_splits(examples, GENRES, "musicnn")
+    assert names == [f"musicnn/{i:03d}" for i in range(6)] and names[5] == "musicnn/005"
+    for split, rows in splits.items():
+        assert data[split].features.shape == (len(rows.labels), 6)
+        np.testing.assert_allclose(data[split].features, np.array(rows.features, dtype=np.float32))
+        np.testing.assert_array_equal(data[split].labels, rows.labels)
+        np.testing.assert_array_equal(data[split].track_ids, rows.track_ids)
+        assert list(data[split].feature_names) == names
+    # The same artifact read as engineered gives the (noise) engineered vector, named by the names file.
+    engineered = write_musicnn_examples(str(tmp_path / "engineered"), splits, num_engineered=4)
+    names, data = load_splits(engineered, GENRES, "engineered")
+    assert names == NAMES and data["train"].features.shape == (12, 4)
+
+
+def test_examples_without_the_musicnn_embedding_say_to_rerun_the_transform_with_it(tmp_path):
+    splits = _musicnn_splits()
+    examples = testdata.write_examples(str(tmp_path), splits, NAMES)  # a transform run without musicnn
+    with pytest.raises(ValueError) as error:
+        load_splits(examples, GENRES, "musicnn")
+    message = str(error.value)
+    assert message.startswith(
+        f"Split-train: 12 of 12 examples have no 'musicnn_embedding' feature, e.g. track ids "
+        f"{list(dict.fromkeys(splits['train'].track_ids.tolist()))[:5]}; "
+        "the transform did not compute the musicnn embedding"
+    )
+    assert "baselines.feature_set=musicnn needs the transform to have run with it" in message
+    assert "transform.musicnn" in message and "re-run SpectrogramTransform" in message
+
+
+def test_one_example_without_the_musicnn_embedding_is_an_error(tmp_path):
+    splits = _musicnn_splits()
+    examples = write_musicnn_examples(str(tmp_path), splits, num_engineered=4, omit_musicnn=(7,))
+    with pytest.raises(
+        ValueError,
+        match=rf"Split-train: 1 of 12 examples have no 'musicnn_embedding' feature, "
+        rf"e.g. track ids \[{splits['train'].track_ids[7]}\]; the transform did not compute",
+    ):
+        load_splits(examples, GENRES, "musicnn")
+
+
+def test_the_first_train_example_defines_the_musicnn_size(tmp_path):
+    rows = _rows(1, features=6)
+    rows.features[0] = rows.features[0][:4]  # the first example decides, even when it is the odd one out
+    with pytest.raises(
+        ValueError,
+        match=r"Split-train: 11 of 12 examples have \[6\] musicnn features where the first example of "
+        r"Split-train has 4, .*one transform.musicnn \(model and embedding\)",
+    ):
+        load_splits(write_musicnn_examples(str(tmp_path), _musicnn_splits(train=rows), 4), GENRES, "musicnn")
+    other_layer = _rows(3, artists_per_genre=1, features=5)  # e.g. test from a run with another embedding
+    with pytest.raises(
+        ValueError, match=r"Split-test: 6 of 6 examples have \[5\] musicnn features where the train examples have 6"
+    ):
+        load_splits(
+            write_musicnn_examples(str(tmp_path / "two_runs"), _musicnn_splits(test=other_layer), 4), GENRES, "musicnn"
+        )
+
+
+def test_non_finite_musicnn_values_name_the_embedding_dimensions(tmp_path):
+    rows = _rows(2, artists_per_genre=1, features=6)
+    rows.features[3][4] = np.nan
+    with pytest.raises(
+        ValueError,
+        match=r"Split-eval: 1 of 6 examples have NaN or infinite musicnn features, .*musicnn/004 \(1\)",
+    ):
+        load_splits(write_musicnn_examples(str(tmp_path), _musicnn_splits(eval=rows), 4), GENRES, "musicnn")
+
+
+def test_unknown_feature_set_is_an_error(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"unknown baselines.feature_set 'mfcc'; choose from \['engineered', 'musicnn'\]"
+    ):
+        load_splits(testdata.write_examples(str(tmp_path), _splits(), NAMES), GENRES, "mfcc")

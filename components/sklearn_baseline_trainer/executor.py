@@ -1,8 +1,9 @@
 """SklearnBaselineTrainer executor: fit each configured baseline on the train split, evaluate on eval and
-test, save every model with skops, and summarise which is best.
+test, save every model with skops, and summarise which is best. The features are those baselines.feature_set
+names: the engineered vector or the musicnn embedding (dataset.py).
 
-Plain Python, no Beam: the engineered features of fma_small (about 64,000 segments x 518 floats, 130 MB)
-fit in memory, and every algorithm needs all of them at once anyway.
+Plain Python, no Beam: the engineered features of fma_small (about 64,000 segments x 518 floats, 130 MB;
+the musicnn embedding is at most 753 floats) fit in memory, and every algorithm needs all of them at once.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class Executor(base_executor.BaseExecutor):
 
 def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> dict:
     """Fits, evaluates and saves every configured algorithm; returns the summary written to metrics.json."""
-    names, splits = load_splits(examples, settings.genres)
+    feature_set = settings.baselines.feature_set
+    names, splits = load_splits(examples, settings.genres, feature_set)
     entries = ledger_entries(examples.uri, {name: len(split) for name, split in splits.items()}, model_dir)
     train = splits["train"]
     groups = estimators.cv_groups(train.artist_ids, train.track_ids)
@@ -67,12 +69,13 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
     results = {}
     for number, algorithm in enumerate(algorithms, 1):
         _log.info(
-            "SklearnBaselineTrainer: fitting %s (%d/%d) on %d examples x %d features",
+            "SklearnBaselineTrainer: fitting %s (%d/%d) on %d examples x %d %s features",
             algorithm,
             number,
             len(algorithms),
             len(train),
             len(names),
+            feature_set,
         )
         fitted = estimators.fit_baseline(algorithm, settings.baselines, train.features, train.labels, groups)
         started = time.monotonic()
@@ -132,6 +135,7 @@ def _metadata(
     classifier = pipeline.named_steps[estimators.CLASSIFIER_STEP]
     pca = pipeline.named_steps.get(estimators.PCA_STEP)
     return {
+        "feature_set": settings.baselines.feature_set,
         "feature_names": names,
         "genres": list(settings.genres),
         "label_encoding": "label index i is genres[i]; predict() returns label indices",
@@ -160,13 +164,18 @@ def summarise(
         "best_eval_accuracy": results[best]["eval"]["accuracy"],
         "best_test_accuracy": results[best]["test"]["accuracy"],
         "genres": list(settings.genres),
+        "feature_set": settings.baselines.feature_set,  # what the features are: engineered or musicnn
         "num_features": num_features,
         "examples": {name: len(split) for name, split in splits.items()},
         "examples_per_genre": {name: split.genre_counts(settings.genres) for name, split in splits.items()},
         "algorithms": {
             algorithm: {
                 **{f"{split}_{key}": r[split][key] for split in EVALUATED_SPLITS for key in ("accuracy", "macro_f1")},
-                **{f"{split}_track_accuracy": r[split]["track_level"]["accuracy"] for split in EVALUATED_SPLITS},
+                **{
+                    f"{split}_track_{key}": r[split]["track_level"][key]
+                    for split in EVALUATED_SPLITS
+                    for key in ("accuracy", "macro_f1")
+                },
                 "fit_seconds": r["fit_seconds"],
                 "grid_search_best_params": (r["grid_search"] or {}).get("best_params"),
                 "grid_search_best_cv_accuracy": (r["grid_search"] or {}).get("best_cv_accuracy"),
@@ -185,6 +194,8 @@ def record_on_artifact(model, summary: dict) -> None:
     model.set_float_custom_property("best_eval_accuracy", summary["best_eval_accuracy"])
     model.set_float_custom_property("best_test_accuracy", summary["best_test_accuracy"])
     model.set_string_custom_property("algorithms", ",".join(summary["algorithms"]))
+    model.set_string_custom_property("feature_set", summary["feature_set"])
+    model.set_int_custom_property("num_features", summary["num_features"])
     for algorithm, result in summary["algorithms"].items():
         for split in EVALUATED_SPLITS:
             model.set_float_custom_property(f"{split}_accuracy_{algorithm}", result[f"{split}_accuracy"])

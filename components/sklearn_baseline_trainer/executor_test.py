@@ -9,26 +9,28 @@ from tfx.types import standard_artifacts
 
 from components.sklearn_baseline_trainer import executor, serialization
 from components.sklearn_baseline_trainer.dataset import load_splits
+from components.sklearn_baseline_trainer.dataset_test import write_musicnn_examples
 from pipeline import component_settings
 from pipeline.config import load_config
 from tests.helpers import sklearn_data as testdata
 
 NUM_FEATURES = 12
+EMBEDDING_SIZE = 50  # e.g. the taggram; the size is read from the examples
 ALGORITHMS = ("logistic_regression", "knn", "gaussian_nb", "svm")
 
 
-def _examples(tmp_path, genres, eval_genres=None):
+def _separable_splits(genres, eval_genres=None, num_features=NUM_FEATURES):
     n = len(genres)
-    splits = {
+    return {
         "train": testdata.separable_rows(
-            n, artists_per_genre=3, tracks_per_artist=2, segments=3, num_features=NUM_FEATURES, seed=1, first_artist=0
+            n, artists_per_genre=3, tracks_per_artist=2, segments=3, num_features=num_features, seed=1, first_artist=0
         ),
         "eval": testdata.separable_rows(
             eval_genres or n,
             artists_per_genre=1,
             tracks_per_artist=2,
             segments=3,
-            num_features=NUM_FEATURES,
+            num_features=num_features,
             seed=2,
             first_artist=1000,
         ),
@@ -37,17 +39,27 @@ def _examples(tmp_path, genres, eval_genres=None):
             artists_per_genre=1,
             tracks_per_artist=2,
             segments=3,
-            num_features=NUM_FEATURES,
+            num_features=num_features,
             seed=3,
             first_artist=2000,
         ),
     }
+
+
+def _examples(tmp_path, genres, eval_genres=None):
+    splits = _separable_splits(genres, eval_genres)
     return testdata.write_examples(str(tmp_path / "examples"), splits, testdata.feature_names(NUM_FEATURES))
 
 
-def _run(tmp_path, overrides, eval_genres=None):
+def _musicnn_examples(tmp_path, genres):
+    """Only the musicnn embedding separates the genres; the engineered features are noise."""
+    splits = _separable_splits(genres, num_features=EMBEDDING_SIZE)
+    return write_musicnn_examples(str(tmp_path / "examples"), splits, num_engineered=NUM_FEATURES)
+
+
+def _run(tmp_path, overrides, eval_genres=None, examples=None):
     config = load_config(overrides=overrides)
-    examples = _examples(tmp_path, config.genres, eval_genres)
+    examples = examples or _examples(tmp_path, config.genres, eval_genres)
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
     os.makedirs(model.uri)
@@ -84,11 +96,14 @@ def test_artifact_holds_models_metadata_metrics_summary_and_manifest(grid_run):
     manifest = _read(model, serialization.MANIFEST_FILE)
     assert manifest["algorithms"] == list(ALGORITHMS) and manifest["genres"] == list(config.genres)
     assert manifest["num_features"] == NUM_FEATURES
+    summary = _read(model, "metrics.json")
+    assert summary["feature_set"] == "engineered" and summary["num_features"] == NUM_FEATURES
     for algorithm in ALGORITHMS:
         for name in (serialization.MODEL_FILE, serialization.METADATA_FILE, serialization.METRICS_FILE):
             assert os.path.isfile(os.path.join(model.uri, algorithm, name)), (algorithm, name)
         metadata = _read(model, algorithm, serialization.METADATA_FILE)
         assert metadata["feature_names"] == testdata.feature_names(NUM_FEATURES)
+        assert metadata["feature_set"] == "engineered"
         assert metadata["genres"] == list(config.genres) and metadata["steps"] == ["scale", "classifier"]
         assert metadata["train_examples"] == 8 * 3 * 2 * 3
 
@@ -137,11 +152,7 @@ def test_examples_missing_against_the_transforms_record_fail_before_fitting(tmp_
         rf"examples, but SpectrogramTransform .* recorded {recorded['test'] + 3} "
         r"\(3 missing\)",
     ):
-        executor.Executor().Do(
-            {executor.EXAMPLES_KEY: [examples]},
-            {executor.MODEL_KEY: [model]},
-            {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
-        )
+        _do(examples, model, config)
     assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
 
 
@@ -217,3 +228,79 @@ def test_bad_hyperparameter_fails_before_reading_data(tmp_path):
             {executor.MODEL_KEY: [model]},
             {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
         )
+
+
+# -- baselines.feature_set=musicnn -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def feature_set_runs(tmp_path_factory):
+    """The same examples (genres told apart by the musicnn embedding only) under both feature sets."""
+    root = tmp_path_factory.mktemp("feature_sets")
+    examples = _musicnn_examples(root, load_config(overrides=[]).genres)
+    return {
+        feature_set: _run(root / feature_set, [f"baselines.feature_set={feature_set}"], examples=examples)
+        for feature_set in ("musicnn", "engineered")
+    }
+
+
+def test_musicnn_feature_set_trains_on_the_embedding_not_the_engineered_features(feature_set_runs):
+    accuracies = {}
+    for feature_set, (_, _, model) in feature_set_runs.items():
+        summary = _read(model, "metrics.json")
+        accuracies[feature_set] = [
+            result[f"{split}_accuracy"] for result in summary["algorithms"].values() for split in ("eval", "test")
+        ]
+    assert min(accuracies["musicnn"]) >= 0.9, accuracies  # chance is 1/8
+    assert max(accuracies["engineered"]) <= 0.35, accuracies  # noise: about chance
+
+
+def test_the_feature_set_and_its_size_are_recorded(feature_set_runs):
+    names = [f"musicnn/{i:03d}" for i in range(EMBEDDING_SIZE)]
+    for feature_set, count, feature_names in (
+        ("musicnn", EMBEDDING_SIZE, names),
+        ("engineered", NUM_FEATURES, testdata.feature_names(NUM_FEATURES)),
+    ):
+        _, _, model = feature_set_runs[feature_set]
+        summary = _read(model, "metrics.json")
+        assert summary["feature_set"] == feature_set and summary["num_features"] == count
+        assert summary["settings"]["baselines"]["feature_set"] == feature_set
+        assert _read(model, serialization.MANIFEST_FILE)["num_features"] == count
+        assert model.get_string_custom_property("feature_set") == feature_set
+        assert model.get_int_custom_property("num_features") == count
+        for algorithm in ALGORITHMS:
+            metadata = _read(model, algorithm, serialization.METADATA_FILE)
+            assert metadata["feature_set"] == feature_set and metadata["feature_names"] == feature_names
+
+
+def test_loaded_musicnn_models_reproduce_the_recorded_test_accuracy(feature_set_runs):
+    config, examples, model = feature_set_runs["musicnn"]
+    _, splits = load_splits(examples, config.genres, "musicnn")
+    test = splits["test"]
+    assert test.features.shape[1] == EMBEDDING_SIZE
+    for algorithm in ALGORITHMS:
+        estimator, metadata = serialization.load_baseline(model.uri, algorithm)
+        assert len(metadata["feature_names"]) == estimator.n_features_in_ == EMBEDDING_SIZE
+        accuracy = float(np.mean(estimator.predict(test.features) == test.labels))
+        assert accuracy == _read(model, algorithm, serialization.METRICS_FILE)["test"]["accuracy"]
+
+
+def test_musicnn_feature_set_without_the_embedding_fails_before_fitting(tmp_path):
+    config = load_config(overrides=["baselines.feature_set=musicnn"])
+    examples = _examples(tmp_path, config.genres)  # a transform run that did not compute the embedding
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    with pytest.raises(
+        ValueError,
+        match=r"Split-train: 144 of 144 examples have no 'musicnn_embedding' feature, .*the transform did not "
+        r"compute the musicnn embedding, and baselines.feature_set=musicnn needs the transform to have run with "
+        r"it.*transform.musicnn",
+    ):
+        _do(examples, model, config)
+    assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
+
+
+def _do(examples, model, config) -> None:
+    executor.Executor().Do(
+        {executor.EXAMPLES_KEY: [examples]},
+        {executor.MODEL_KEY: [model]},
+        {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
+    )

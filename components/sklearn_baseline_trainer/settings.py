@@ -34,6 +34,9 @@ class BaselinesConfig(Section):
     """SklearnBaselineTrainer: classic models on the engineered features."""
 
     enabled: bool = True
+    # "engineered": the 518 engineered features (FMA's features.csv set); "musicnn": the pretrained musicnn
+    # embedding (transform.musicnn: which checkpoint and layer), so the blessing compares like with like.
+    feature_set: Literal["engineered", "musicnn"] = "engineered"
     algorithms: tuple[Literal["logistic_regression", "knn", "gaussian_nb", "svm"], ...] = BASELINE_ALGORITHMS
     pca_components: Optional[float] = Field(
         None, gt=0, description="None = no PCA; an integer = components; a fraction in (0, 1) = variance kept."
