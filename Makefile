@@ -23,7 +23,7 @@ BENCH_ARGS ?=
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv lock demo-data run-local outputs report predict test test-fast bench bench-ingest bench-transform bench-input \
+.PHONY: help venv lock demo-data run-local outputs report predict test test-fast bench bench-families bench-musicnn-layers bench-ingest bench-transform bench-input \
 	bench-train-step bench-ledger bench-predict-memory download-fma clean clean-runs lint format
 
 help: ## list the targets
@@ -105,8 +105,14 @@ bench-transform: $(STAMP) ## the exported TF featurizer against a librosa log-me
 bench-input: $(STAMP) ## tf.data over our TFRecords against decoding each file with tf.py_function
 	$(BIN)/python -m benchmarks.bench_input $(CONFIG_ARGS) $(BENCH_ARGS)
 
-bench-train-step: $(STAMP) ## train-step time against time waiting for input (cnn2d_mel, mobilenetv2_transfer)
+bench-train-step: $(STAMP) ## train-step time against time waiting for input, and the cost of an epoch, per family
 	$(BIN)/python -m benchmarks.bench_train_step $(CONFIG_ARGS) $(BENCH_ARGS)
+
+bench-families: $(STAMP) ## every Keras family and the baselines, whole runs: test accuracy/macro-F1 per segment and track
+	$(BIN)/python -m benchmarks.bench_families $(BENCH_ARGS)
+
+bench-musicnn-layers: $(STAMP) ## which musicnn layer: logistic regression on each output, cross-validated by track
+	$(BIN)/python -m benchmarks.bench_musicnn_layers $(BENCH_ARGS)
 
 bench-ledger: $(STAMP) ## the whole pipeline on 800 demo clips (8,000 segments), the example ledger checked per stage
 	$(BIN)/python -m benchmarks.bench_ledger $(CONFIG_ARGS) $(BENCH_ARGS)

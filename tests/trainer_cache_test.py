@@ -67,6 +67,7 @@ def test_trainer_is_cached_unless_its_own_settings_change(tmp_path):
         "demo.clip_seconds=3",
         f"output_root={tmp_path / 'runs'}",
         "audio.segment_seconds=1.5",
+        "trainer.model_family=cnn2d_mel",  # 1.5 s examples: shorter than musicnn's 3 s patch
         "beam.direct_num_workers=1",
         "beam.direct_running_mode=in_memory",
         "transform.engineered_preset=quick",

@@ -6,6 +6,8 @@ Each model family reads one feature of the transformed-example contract
     cnn2d_mel             LOG_MEL    float32 [frames, n_mels] (dB)
     mobilenetv2_transfer  MEL_IMAGE  uint8 [S, S, 3]
     cnn1d_raw             AUDIO      float32 [num_samples] in [-1, 1] (decoded from int16 PCM)
+    musicnn_transfer      MUSICNN_EMBEDDING  float32 [size] (the frozen network's embedding, computed once
+                          by SpectrogramTransform: training the head never runs the network)
 
 Order of the stages, and why:
   files (shuffled, seeded) -> interleaved GZIP readers (parallel) -> batches of serialized examples ->
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from typing import Optional
 
@@ -38,7 +41,10 @@ FAMILY_FEATURE = {
     "cnn2d_mel": transformed.LOG_MEL,
     "mobilenetv2_transfer": transformed.MEL_IMAGE,
     "cnn1d_raw": raw_features.AUDIO,
+    "musicnn_transfer": transformed.MUSICNN_EMBEDDING,
 }
+# Features stored as float lists (parsed as [prod(shape)] and reshaped); the others are bytes.
+FLOAT_FEATURES = (transformed.LOG_MEL, transformed.MUSICNN_EMBEDDING)
 # Serialized examples parsed together (the vectorised parse's batch; not the training batch).
 PARSE_BATCH = 64
 
@@ -59,6 +65,15 @@ def input_spec(family: str, settings: SpectrogramSettings) -> InputSpec:
     if family == "cnn2d_mel":
         frames, mels = settings.log_mel_shape
         return InputSpec(transformed.LOG_MEL, (frames, mels), "float32", frames * mels * 4 + 8)
+    if family == "musicnn_transfer":
+        if settings.musicnn is None:
+            raise ValueError(
+                "model family musicnn_transfer reads the musicnn embedding, but the featurizer was exported without "
+                "it (its settings have no `musicnn`): SpectrogramTransform computes it when the pipeline "
+                "configuration has trainer.model_family=musicnn_transfer (pipeline/component_settings.py)"
+            )
+        size = settings.musicnn.size
+        return InputSpec(transformed.MUSICNN_EMBEDDING, (size,), "float32", size * 4 + 8)
     if family == "mobilenetv2_transfer":
         return InputSpec(
             transformed.MEL_IMAGE, settings.image_shape, "uint8", settings.image_size * settings.image_size * 3 + 8
@@ -84,8 +99,8 @@ def should_cache(examples: int, spec: InputSpec, cache_megabytes: float) -> bool
 def _parse_batch(spec: InputSpec, with_track_ids: bool):
     import tensorflow as tf
 
-    if spec.feature == transformed.LOG_MEL:
-        parse_spec = {spec.feature: tf.io.FixedLenFeature([spec.shape[0] * spec.shape[1]], tf.float32)}
+    if spec.feature in FLOAT_FEATURES:
+        parse_spec = {spec.feature: tf.io.FixedLenFeature([math.prod(spec.shape)], tf.float32)}
     else:
         parse_spec = {spec.feature: tf.io.FixedLenFeature([], tf.string)}
     parse_spec[raw_features.LABEL] = tf.io.FixedLenFeature([], tf.int64)
@@ -106,7 +121,7 @@ def _to_model_input(spec: InputSpec):
     import tensorflow as tf
 
     def convert(values, *rest):  # rest: the label (and the track id)
-        if spec.feature == transformed.LOG_MEL:
+        if spec.feature in FLOAT_FEATURES:
             model_input = values
         elif spec.feature == transformed.MEL_IMAGE:
             model_input = tf.io.decode_raw(values, tf.uint8)
@@ -183,8 +198,8 @@ def check_examples(files: Sequence[str], spec: InputSpec, family: str) -> None:
             f"examples in {files[0]} have no {missing} feature, which model family {family!r} reads; the "
             f"Trainer must read SpectrogramTransform's transformed examples (features: {sorted(feature)})"
         )
-    if spec.feature == transformed.LOG_MEL:
-        found, expected = len(feature[spec.feature].float_list.value), spec.shape[0] * spec.shape[1]
+    if spec.feature in FLOAT_FEATURES:
+        found, expected = len(feature[spec.feature].float_list.value), math.prod(spec.shape)
     elif spec.feature == transformed.MEL_IMAGE:
         found, expected = len(feature[spec.feature].bytes_list.value[0]), spec.shape[0] * spec.shape[1] * 3
     else:

@@ -1,4 +1,4 @@
-"""The three model families (config.trainer.model_family). Each takes the one input its family reads
+"""The four model families (config.trainer.model_family). Each takes the one input its family reads
 (see dataset.py) and ends in a softmax over len(config.genres) genres.
 
 cnn1d_raw: the article's 1D CNN on the raw waveform
@@ -35,6 +35,16 @@ mobilenetv2_transfer: tf.keras.applications.MobileNetV2 (include_top=False) on t
     timeout); when they cannot be had, a logged fallback to random initialisation, recorded in the
     build notes (and so in metrics.json). With random weights there is nothing to transfer: the whole
     network trains from the start (BatchNorm in training mode) and fine-tuning is skipped.
+
+musicnn_transfer: a head on the pretrained musicnn embedding (components/musicnn.py; weights from the musicnn
+    wheel, never downloaded). The network is frozen, so SpectrogramTransform computes the embedding once per
+    example (the featurizer's `musicnn_embedding` output) and the model trained here is only the head:
+    BatchNorm on the embedding (its scale differs per dimension: mean_pool values run from 0 to ~9), Dropout,
+    Dense(head_units, ReLU), Dropout, Dense softmax (~100 K weights; an epoch on the demo data takes about a
+    second). The served model runs the featurizer's copy of the network on the waveform and this head on its
+    output: one graph from raw audio to genre. With trainer.musicnn.fine_tune_epochs > 0 the top mid-end
+    blocks of the network are unfrozen afterwards and trained on the waveform (see fine_tune_musicnn in
+    trainer.py), and the served model is then the whole fine-tuned network with this head.
 """
 
 from __future__ import annotations
@@ -61,7 +71,12 @@ BN_MOMENTUM = 0.9
 # Bounded network wait for the ImageNet weights: an offline worker must fall back, not hang.
 WEIGHTS_DOWNLOAD_TIMEOUT_S = 30.0
 
-INPUT_NAMES = {"cnn1d_raw": "waveform", "cnn2d_mel": "log_mel", "mobilenetv2_transfer": "mel_image"}
+INPUT_NAMES = {
+    "cnn1d_raw": "waveform",
+    "cnn2d_mel": "log_mel",
+    "mobilenetv2_transfer": "mel_image",
+    "musicnn_transfer": "musicnn_embedding",
+}
 
 
 @dataclasses.dataclass
@@ -99,6 +114,9 @@ def build_model(config, settings: SpectrogramSettings) -> BuiltModel:
         return BuiltModel(_cnn1d_raw(inputs, classes, config.trainer.cnn1d), family, {})
     if family == "cnn2d_mel":
         return BuiltModel(_cnn2d_mel(inputs, classes), family, {})
+    if family == "musicnn_transfer":
+        notes = {"musicnn_model": settings.musicnn.model, "musicnn_embedding": settings.musicnn.embedding}
+        return BuiltModel(_musicnn_head(inputs, classes, config.trainer.musicnn), family, notes)
     model, notes = _mobilenet(inputs, classes, config.trainer.mobilenet)
     return BuiltModel(model, family, notes)
 
@@ -134,6 +152,39 @@ def _cnn2d_mel(inputs, classes: int) -> tf.keras.Model:
     x = layers.Dropout(CNN2D_DROPOUT)(x)
     outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
     return tf.keras.Model(inputs, outputs, name="cnn2d_mel")
+
+
+def _musicnn_head(inputs, classes: int, options) -> tf.keras.Model:
+    layers = tf.keras.layers
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="embedding_bn")(inputs)
+    x = layers.Dropout(options.dropout)(x)
+    x = layers.Dense(options.head_units, activation="relu")(x)
+    x = layers.Dropout(options.dropout)(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
+    return tf.keras.Model(inputs, outputs, name="musicnn_head")
+
+
+def musicnn_fine_tune_model(head: tf.keras.Model, settings: SpectrogramSettings, blocks: int) -> tf.keras.Model:
+    """waveform [batch, num_samples] -> the pretrained network (a fresh copy from the wheel, its last `blocks`
+    mid-end convolutions trainable, everything else frozen) -> mean over patches -> the trained `head` (shared,
+    so its weights keep training). The network's batch norms stay in inference mode (components/musicnn.py)."""
+    from components import musicnn
+
+    waveform = tf.keras.Input((settings.num_samples,), name="waveform")
+    embedder = musicnn.build_embedder(
+        settings.sample_rate,
+        settings.num_samples,
+        settings.musicnn.model,
+        outputs=(settings.musicnn.embedding,),
+        trainable=True,
+    )
+    network = embedder.get_layer("musicnn").network
+    unfrozen = {f"midend_{i}" for i in range(4 - blocks, 4)}
+    for layer in network.layers:
+        layer.trainable = layer.name in unfrozen
+    patches = embedder(waveform)[settings.musicnn.embedding]
+    embedding = tf.keras.layers.GlobalAveragePooling1D(name="mean_over_patches")(patches)
+    return tf.keras.Model(waveform, head(embedding), name="musicnn_transfer_fine_tuned")
 
 
 def _mobilenet(inputs, classes: int, options) -> tuple[tf.keras.Model, dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, LoadedFeaturizer
+from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, MUSICNN_OUTPUT, LoadedFeaturizer
 from components.formats import examples as raw_features
 from components.formats.serving import (
     EXAMPLES_INPUT,
@@ -26,7 +26,12 @@ from components.formats.serving import (
 )
 
 # What each family's Keras model takes: the waveform itself or one of the featurizer's outputs.
-_MODEL_INPUT = {"cnn1d_raw": None, "cnn2d_mel": LOG_MEL_OUTPUT, "mobilenetv2_transfer": IMAGE_OUTPUT}
+_MODEL_INPUT = {
+    "cnn1d_raw": None,
+    "cnn2d_mel": LOG_MEL_OUTPUT,
+    "mobilenetv2_transfer": IMAGE_OUTPUT,
+    "musicnn_transfer": MUSICNN_OUTPUT,
+}
 
 
 def _after(check, tensor):
@@ -48,9 +53,16 @@ class ServingInfo(tf.Module):
 
 
 def export_serving_model(
-    model: tf.keras.Model, featurizer: LoadedFeaturizer, genres, model_family: str, directory: str
+    model: tf.keras.Model,
+    featurizer: LoadedFeaturizer,
+    genres,
+    model_family: str,
+    directory: str,
+    reads_waveform: bool = False,
 ) -> str:
-    """Save `model` with the three signatures above into `directory` (a SavedModel); returns the directory."""
+    """Save `model` with the three signatures above into `directory` (a SavedModel); returns the directory.
+    reads_waveform: the model takes the waveform whatever its family's usual input (a fine-tuned
+    musicnn_transfer model contains its own copy of the network)."""
     settings = featurizer.settings
     if model_family not in _MODEL_INPUT:
         raise ValueError(f"unknown model family {model_family!r}")
@@ -58,7 +70,7 @@ def export_serving_model(
     model.featurizer = featurizer.module
     model.serving_info = ServingInfo(settings.to_json(), genres, model_family)
     vocabulary = tf.constant(list(genres))
-    model_input = _MODEL_INPUT[model_family]
+    model_input = None if reads_waveform else _MODEL_INPUT[model_family]
 
     def checked(waveform):
         # Loaded signatures do not enforce the static input shape: check the length in the graph. (Via

@@ -28,10 +28,11 @@ import numpy as np
 import tensorflow as tf
 
 from components import ledger
+from components.classification_metrics import classification_metrics, track_metrics
 from components.featurizer import SpectrogramSettings, load_featurizer
 from components.json_files import write_json
 from components.keras_trainer import dataset as data
-from components.keras_trainer.models import build_model, fine_tune, is_pretrained
+from components.keras_trainer.models import build_model, fine_tune, is_pretrained, musicnn_fine_tune_model
 from components.keras_trainer.serving import export_serving_model
 from components.keras_trainer.settings import TrainerSettings
 from components.keras_trainer.strategy import global_batch_size, make_strategy
@@ -61,18 +62,36 @@ def run_fn(fn_args) -> None:
         built.model, inputs, fn_args.eval_steps, fn_args.model_run_dir, recorder, trainer.early_stopping_patience
     )
     mobilenet = trainer.model_family == "mobilenetv2_transfer"
-    stopper = fit("head" if mobilenet and is_pretrained(built.notes) else "train", 0, trainer.epochs)
+    musicnn = trainer.model_family == "musicnn_transfer"
+    stopper = fit("head" if (mobilenet and is_pretrained(built.notes)) or musicnn else "train", 0, trainer.epochs)
     best_loss, best_epoch = stopper.best, stopper.best_epoch
     fine_tunes = mobilenet and trainer.mobilenet.fine_tune_epochs > 0 and is_pretrained(built.notes)
+    served, served_inputs = built.model, inputs
     if fine_tunes:
         best_loss, best_epoch = fine_tune_phase(
             built.model, strategy, trainer.mobilenet, fit, recorder, best_loss, best_epoch
         )
     elif mobilenet and trainer.mobilenet.fine_tune_epochs > 0:
         _log.info("Trainer: no fine-tuning phase: with random weights the whole MobileNetV2 trained from the start")
-    planned_epochs = trainer.epochs + (trainer.mobilenet.fine_tune_epochs if fine_tunes else 0)
+    elif musicnn and trainer.musicnn.fine_tune_epochs > 0:
+        fine_tunes = True
+        served, served_inputs, best_loss, best_epoch = fine_tune_musicnn(
+            built.model,
+            featurizer.settings,
+            strategy,
+            plan.drop_remainder,
+            trainer,
+            inputs,
+            fn_args,
+            recorder,
+            best_loss,
+            best_epoch,
+        )
+        built.notes["musicnn_fine_tuned"] = served is not built.model
+    fine_tune_epochs = trainer.musicnn.fine_tune_epochs if musicnn else trainer.mobilenet.fine_tune_epochs
+    planned_epochs = trainer.epochs + (fine_tune_epochs if fine_tunes else 0)
 
-    metrics = final_metrics(built.model, inputs, fn_args.train_files, settings.genres)
+    metrics = final_metrics(served, served_inputs, fn_args.train_files, settings.genres)
     metrics["examples"] = dict(inputs.counted)
     metrics["ledger"] = check_scored(inputs, metrics)
     metrics["model_family"] = trainer.model_family
@@ -90,7 +109,14 @@ def run_fn(fn_args) -> None:
         "cached": inputs.cached,
         **built.notes,
     }
-    export_serving_model(built.model, featurizer, settings.genres, trainer.model_family, fn_args.serving_model_dir)
+    export_serving_model(
+        served,
+        featurizer,
+        settings.genres,
+        trainer.model_family,
+        fn_args.serving_model_dir,
+        reads_waveform=served is not built.model,
+    )
     write_json(os.path.join(fn_args.model_run_dir, METRICS_FILE), metrics)
     _log.info(
         "Trainer: eval accuracy %.4f; serving model in %s; metrics in %s",
@@ -263,7 +289,7 @@ def make_fit(model, inputs: Inputs, validation_steps, run_dir, recorder, patienc
 
     def fit(phase: str, first_epoch: int, last_epoch: int):
         stopper = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-        recorder.phase = phase
+        recorder.phase, recorder.last_epoch = phase, last_epoch
         model.fit(
             inputs.train,
             validation_data=inputs.eval,
@@ -316,6 +342,66 @@ def fine_tune_phase(model, strategy, options, fit, recorder, head_loss: float, h
     return head_loss, head_epoch
 
 
+def fine_tune_musicnn(
+    head, settings, strategy, drop_remainder, trainer, inputs: Inputs, fn_args, recorder, head_loss, head_epoch
+):
+    """Unfreeze the top mid-end blocks of musicnn and train them with the head on the waveform (the
+    network runs every step, so this reads the examples' audio, not their stored embeddings). Returns
+    (the model to serve, its Inputs, best eval loss, best epoch): the fine-tuned waveform model when it
+    lowered the eval loss, else the head alone with its head-phase weights."""
+    options = trainer.musicnn
+    spec = data.input_spec("cnn1d_raw", settings)  # the waveform: what the whole network reads
+    cache_train = data.should_cache(inputs.counted["train"], spec, trainer.cache_megabytes)
+    cache_eval = cache_train and data.should_cache(
+        inputs.counted["train"] + inputs.counted["eval"], spec, trainer.cache_megabytes
+    )
+    common = {"drop_remainder": drop_remainder}
+    waveform = dataclasses.replace(
+        inputs,
+        spec=spec,
+        train=data.make_dataset(
+            inputs.train_files,
+            spec,
+            inputs.batch,
+            training=True,
+            seed=trainer.seed,
+            shuffle_buffer=trainer.shuffle_buffer,
+            cache=cache_train,
+            repeat=inputs.steps_per_epoch is not None,
+            files=inputs.train_files,
+            **common,
+        ),
+        eval=data.make_dataset(
+            inputs.eval_files, spec, inputs.batch, training=False, cache=cache_eval, files=inputs.eval_files, **common
+        ),
+        cached={"train": cache_train, "eval": cache_eval},
+    )
+    head_weights = [w.numpy() for w in head.weights]
+    with strategy.scope():
+        model = musicnn_fine_tune_model(head, settings, options.fine_tune_layers)
+        compile_model(model, options.fine_tune_learning_rate)
+    _log.info(
+        "Trainer: fine-tuning the last %d mid-end block(s) of %s with the head, on the waveform, at learning rate %g",
+        options.fine_tune_layers,
+        settings.musicnn.model,
+        options.fine_tune_learning_rate,
+    )
+    patience = trainer.early_stopping_patience
+    fit = make_fit(model, waveform, fn_args.eval_steps, fn_args.model_run_dir, recorder, patience)
+    done = len(recorder.epochs)
+    stopper = fit("fine_tune", done, done + options.fine_tune_epochs)
+    if stopper.best < head_loss:
+        return model, waveform, stopper.best, stopper.best_epoch
+    for weight, value in zip(head.weights, head_weights):
+        weight.assign(value)
+    _log.info(
+        "Trainer: fine-tuning did not lower the eval loss (%.4f >= %.4f); serving the head on the frozen network",
+        stopper.best,
+        head_loss,
+    )
+    return head, inputs, head_loss, head_epoch
+
+
 class HistoryRecorder(tf.keras.callbacks.Callback):
     """Logs every epoch and rewrites history.json after it (a crashed run keeps its history)."""
 
@@ -324,6 +410,7 @@ class HistoryRecorder(tf.keras.callbacks.Callback):
         self.path = os.path.join(run_dir, HISTORY_FILE)
         self.epochs: list[dict] = []
         self.phase = "train"
+        self.last_epoch = 0  # of the current phase (1-based), for the ETA
         self._started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -338,22 +425,29 @@ class HistoryRecorder(tf.keras.callbacks.Callback):
         }
         entry.update({k: float(v) for k, v in (logs or {}).items()})
         self.epochs.append(entry)
+        phase_seconds = [e["seconds"] for e in self.epochs if e["phase"] == self.phase]
+        remaining = max(0, self.last_epoch - (epoch + 1))
         _log.info(
-            "Trainer epoch %d (%s): loss %.4f accuracy %.4f | eval loss %.4f accuracy %.4f | %.1f s",
+            "Trainer epoch %d/%d (%s): loss %.4f accuracy %.4f | eval loss %.4f accuracy %.4f | %.1f s, "
+            "ETA %.0f s for the phase (early stopping may end it sooner)",
             epoch + 1,
+            self.last_epoch,
             self.phase,
             entry.get("loss", float("nan")),
             entry.get("accuracy", float("nan")),
             entry.get("val_loss", float("nan")),
             entry.get("val_accuracy", float("nan")),
             entry["seconds"],
+            remaining * sum(phase_seconds) / len(phase_seconds),
         )
         write_json(self.path, {"epochs": self.epochs})
 
 
 def evaluate(model: tf.keras.Model, files, spec: data.InputSpec, batch: int, genres) -> dict:
-    """Loss and accuracy per example and per track (segment probabilities averaged, as track_prediction
-    does), and the confusion matrix (rows: true genre, columns: predicted), over one pass of the files."""
+    """Loss, accuracy, macro-F1 (over the genres present), per-genre precision/recall/F1 and the confusion
+    matrix (rows: true genre, columns: predicted) per example; accuracy, macro-F1 and the confusion matrix per
+    track (segment probabilities averaged, as track_prediction does); over one pass of the files. The metrics
+    are components/classification_metrics.py's, as the baselines'."""
     dataset = data.make_dataset(files, spec, batch, training=False, files=files, with_track_ids=True)
     probabilities, labels, tracks = [], [], []
     for inputs, label, track in dataset:
@@ -363,18 +457,17 @@ def evaluate(model: tf.keras.Model, files, spec: data.InputSpec, batch: int, gen
     probabilities = np.concatenate(probabilities)
     labels, tracks = np.concatenate(labels), np.concatenate(tracks)
     loss = float(np.mean(tf.keras.losses.sparse_categorical_crossentropy(labels, probabilities).numpy()))
-    predicted = probabilities.argmax(axis=1)
-    confusion = np.zeros((len(genres), len(genres)), dtype=int)
-    np.add.at(confusion, (labels, predicted), 1)
-    track_ids = np.unique(tracks)
-    track_correct = [
-        int(np.argmax(probabilities[tracks == t].mean(axis=0)) == labels[tracks == t][0]) for t in track_ids
-    ]
+    segment = classification_metrics(labels, probabilities.argmax(axis=1), genres)
+    track = track_metrics(tracks, labels, probabilities, genres)
     return {
-        "examples": int(len(labels)),
+        "examples": segment["examples"],
         "loss": loss,
-        "accuracy": float(np.mean(predicted == labels)),
-        "tracks": int(len(track_ids)),
-        "track_accuracy": float(np.mean(track_correct)),
-        "confusion_matrix": confusion.tolist(),
+        "accuracy": segment["accuracy"],
+        "macro_f1": segment["macro_f1"],
+        "per_genre": segment["per_genre"],
+        "tracks": track["examples"],
+        "track_accuracy": track["accuracy"],
+        "track_macro_f1": track["macro_f1"],
+        "confusion_matrix": segment["confusion_matrix"]["matrix"],
+        "track_confusion_matrix": track["confusion_matrix"]["matrix"],
     }

@@ -369,6 +369,9 @@ def baselines(settings: ReportSettings, outputs: dict) -> dict:
     if summary is None:
         return unavailable(f"{os.path.join(uri, SUMMARY_FILE)} does not exist")
     models = []
+    # Named with their input when it is not the engineered features (baselines.feature_set=musicnn).
+    feature_set = summary.get("feature_set", "engineered")
+    on = "" if feature_set == "engineered" else f" on {feature_set}"
     for algorithm, result in summary["algorithms"].items():
         detail = read_json(os.path.join(uri, algorithm, METRICS_FILE)) or {}
         test = detail.get("test") or {}
@@ -376,7 +379,8 @@ def baselines(settings: ReportSettings, outputs: dict) -> dict:
         models.append(
             {
                 "algorithm": algorithm,
-                "name": ALGORITHM_NAMES.get(algorithm, algorithm),
+                "name": ALGORITHM_NAMES.get(algorithm, algorithm) + on,
+                "feature_set": feature_set,
                 **scores["test"],
                 **{f"eval_{key}": value for key, value in scores["eval"].items()},
                 "examples": test.get("examples"),
@@ -385,7 +389,12 @@ def baselines(settings: ReportSettings, outputs: dict) -> dict:
                 "confusion_matrix": (test.get("confusion_matrix") or {}).get("matrix"),
             }
         )
-    return available(models=models, best=summary.get("best_algorithm"), selection=summary.get("selection", ""))
+    return available(
+        models=models,
+        best=summary.get("best_algorithm"),
+        selection=summary.get("selection", ""),
+        feature_set=feature_set,
+    )
 
 
 def _baseline_scores(result: dict, detail: dict, split: str) -> dict:

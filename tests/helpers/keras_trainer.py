@@ -24,6 +24,7 @@ VIBE_ACE = FIXTURE_AUDIO / "Kevin_MacLeod_-_Vibe_Ace.ogg"  # 61.5 s, 22.05 kHz m
 
 SMALL_OVERRIDES = [
     "audio.segment_seconds=1",
+    "trainer.model_family=cnn2d_mel",  # 1 s examples: shorter than musicnn's 3 s patch
     "transform.spectrogram.n_mels=32",
     "transform.spectrogram.image_size=32",
     "trainer.epochs=3",
@@ -159,3 +160,45 @@ def served(trained):
     import tensorflow as tf
 
     return tf.saved_model.load(trained["serving_model_dir"])
+
+
+MUSICNN_OVERRIDES = ["audio.segment_seconds=3", "trainer.model_family=musicnn_transfer", "trainer.epochs=20"]
+
+
+@pytest.fixture(scope="session")
+def musicnn_artifact(tmp_path_factory):
+    """A tiny transformed Examples artifact for musicnn_transfer: 3 s segments (musicnn's patch), each with the
+    musicnn embedding the exported featurizer computed; tones per genre, and real music in train and test.
+    {"examples", "featurizer", "counts", "settings", "config"}."""
+    from components.featurizer import export_featurizer, load_featurizer
+    from tests.helpers import keras_data as testdata
+
+    config = small_config(*MUSICNN_OVERRIDES)
+    settings = component_settings.spectrogram_settings(config)
+    assert settings.musicnn is not None, "musicnn_transfer makes the featurizer compute the embedding"
+    root = tmp_path_factory.mktemp("musicnn-trainer")
+    featurizer_dir = str(root / "featurizer")
+    export_featurizer(settings, featurizer_dir)
+    featurizer = load_featurizer(featurizer_dir)
+    genres, samples = config.genres, settings.num_samples
+    music = [
+        testdata.Segment(real_clip(VIBE_ACE, s, samples), 0, genres[0], 900001, i, 4) for i, s in enumerate((3, 9))
+    ]
+    splits = {
+        "train": testdata.tone_segments(genres, 4, settings, seed=1) + music[:1],
+        "eval": testdata.tone_segments(genres, 2, settings, seed=2, first_track_id=50000),
+        "test": testdata.tone_segments(genres, 2, settings, seed=3, first_track_id=90000) + music[1:],
+    }
+    examples = str(root / "examples")
+    counts = {}
+    for split, segments in splits.items():
+        testdata.write_split(examples, split, testdata.transform_segments(segments, settings, featurizer.module))
+        counts[split] = len(segments)
+    write_json(os.path.join(examples, ledger.SUMMARY_FILE), {ledger.EXAMPLES_WRITTEN: counts})
+    return {
+        "examples": examples,
+        "featurizer": featurizer_dir,
+        "counts": counts,
+        "settings": settings,
+        "config": config,
+    }
