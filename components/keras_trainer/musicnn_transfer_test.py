@@ -110,3 +110,33 @@ def test_fine_tuning_trains_only_the_top_blocks_and_is_kept_only_when_it_helps(m
     }
     assert moved == {"midend_3"}, moved
     assert [e["phase"] for e in recorder.epochs] == ["head", "fine_tune", "fine_tune"]
+
+
+def test_run_fn_serves_the_fine_tuned_network_on_the_waveform_when_it_helps(musicnn_artifact, tmp_path):
+    """A head that barely trained (one epoch at a tiny learning rate), then fine-tuning at a useful one: the eval
+    loss drops, so the served model is the whole fine-tuned network, which takes the waveform itself."""
+    config = small_config(
+        "audio.segment_seconds=3",
+        "trainer.model_family=musicnn_transfer",
+        "trainer.epochs=1",
+        "trainer.learning_rate=0.000001",
+        "trainer.musicnn.fine_tune_epochs=2",
+        "trainer.musicnn.fine_tune_learning_rate=0.001",
+    )
+    out = run_trainer(musicnn_artifact, str(tmp_path), config)
+    with open(os.path.join(out["model_run_dir"], trainer.METRICS_FILE)) as f:
+        metrics = json.load(f)
+    assert metrics["training"]["musicnn_fine_tuned"] is True, metrics["training"]
+    with open(os.path.join(out["model_run_dir"], trainer.HISTORY_FILE)) as f:
+        phases = [e["phase"] for e in json.load(f)["epochs"]]
+    assert phases == ["head", "fine_tune", "fine_tune"]
+    served = tf.saved_model.load(out["serving_model_dir"])
+    settings = musicnn_artifact["settings"]
+    clip = real_clip(VIBE_ACE, 20.0, settings.num_samples)[None, :]
+    probabilities = served.signatures[SERVING_DEFAULT](waveform=tf.constant(clip))[PROBABILITIES].numpy()
+    network = tf.keras.models.load_model(out["serving_model_dir"], compile=False)
+    assert network.input_shape == (None, settings.num_samples)  # the waveform, not the embedding
+    np.testing.assert_allclose(probabilities, network(clip).numpy(), atol=1e-5)
+    # Scored on the waveform by the fine-tuned network, as the served model scores the stored examples.
+    scored, labels, _ = serve_split(served, musicnn_artifact["examples"], "test")
+    assert np.mean(scored.argmax(axis=1) == labels) == pytest.approx(metrics["test"]["accuracy"])
