@@ -73,8 +73,8 @@ class SpectrogramSettings(SpectrogramConfig):
 
     @model_validator(mode="after")
     def _musicnn_gets_a_patch(self) -> SpectrogramSettings:
-        if self.musicnn is not None and self.num_samples < musicnn_min_samples(self.sample_rate):
-            needed = musicnn_min_samples(self.sample_rate)
+        needed = musicnn_min_samples(self.sample_rate)
+        if self.musicnn is not None and self.num_samples < needed:
             raise ValueError(
                 f"the musicnn embedding needs examples of at least {needed} samples at {self.sample_rate} Hz "
                 f"({needed / self.sample_rate:.2f} s: one 3 s patch), got {self.num_samples}: set "
@@ -150,6 +150,8 @@ def build_featurizer(settings: SpectrogramSettings):
     Keep a reference to the returned module while calling it: its tf.function holds the module weakly.
     """
     tf = _tf()
+    if settings.musicnn is not None:
+        from components import musicnn  # the network and its checkpoint only when configured
 
     class Featurizer(tf.Module):
         def __init__(self):
@@ -157,8 +159,6 @@ def build_featurizer(settings: SpectrogramSettings):
             self.settings_json = tf.constant(settings.to_json())
             self._mel_matrix = tf.constant(mel_weight_matrix(settings))
             if settings.musicnn is not None:
-                from components import musicnn  # TensorFlow and the checkpoint only when configured
-
                 self._musicnn = musicnn.build_embedder(
                     settings.sample_rate,
                     settings.num_samples,
@@ -192,7 +192,7 @@ def build_featurizer(settings: SpectrogramSettings):
             outputs = {LOG_MEL_OUTPUT: log_mel, IMAGE_OUTPUT: self.image(log_mel)}
             if settings.musicnn is not None:
                 patches = self._musicnn(waveform, training=False)[settings.musicnn.embedding]
-                outputs[MUSICNN_OUTPUT] = tf.reduce_mean(patches, axis=1)
+                outputs[MUSICNN_OUTPUT] = musicnn.clip_embedding(patches)
             return outputs
 
     return Featurizer()

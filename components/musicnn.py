@@ -278,6 +278,12 @@ class MusicnnEmbedding(tf.keras.layers.Layer):
         }
 
 
+def clip_embedding(patches):
+    """[batch, patches, size] -> [batch, size]: the mean over an example's 3 s patches, the embedding the
+    featurizer stores and a fine-tuned model feeds its head alike."""
+    return tf.reduce_mean(patches, axis=1)
+
+
 def build_embedder(
     sample_rate: int = 22050,
     num_samples: Optional[int] = None,

@@ -183,7 +183,7 @@ def musicnn_fine_tune_model(head: tf.keras.Model, settings: SpectrogramSettings,
     for layer in network.layers:
         layer.trainable = layer.name in unfrozen
     patches = embedder(waveform)[settings.musicnn.embedding]
-    embedding = tf.keras.layers.GlobalAveragePooling1D(name="mean_over_patches")(patches)
+    embedding = musicnn.clip_embedding(patches)
     return tf.keras.Model(waveform, head(embedding), name="musicnn_transfer_fine_tuned")
 
 

@@ -164,9 +164,9 @@ def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: in
     data.check_examples(train_files, spec, trainer.model_family)
     examples_uri = ledger.artifact_root(fn_args.train_files[0])
     counted = count_and_check(examples_uri, fn_args.train_files, train_files, eval_files, fn_args.model_run_dir)
-    cache_train = data.should_cache(counted["train"], spec, trainer.cache_megabytes)
-    cache_eval = cache_train and data.should_cache(counted["train"] + counted["eval"], spec, trainer.cache_megabytes)
     steps_per_epoch = resolve_steps_per_epoch(trainer.steps_per_epoch, fn_args.train_steps, trainer.epochs)
+    files = Inputs(spec, batch, train_files, eval_files, None, None, counted, examples_uri, {}, steps_per_epoch)
+    inputs = reading(files, spec, trainer, drop_remainder)
     _log.info(
         "Trainer: %s on %d train / %d eval examples (%d + %d files); global batch %d (%d per replica x %d); "
         "cache train %s, eval %s (budget %.0f MB); steps per epoch %s",
@@ -178,38 +178,43 @@ def prepare_inputs(fn_args, trainer, settings: SpectrogramSettings, replicas: in
         batch,
         trainer.batch_size,
         replicas,
-        cache_train,
-        cache_eval,
+        inputs.cached["train"],
+        inputs.cached["eval"],
         trainer.cache_megabytes,
         steps_per_epoch or "one pass",
     )
+    return inputs
+
+
+def reading(inputs: Inputs, spec: data.InputSpec, trainer, drop_remainder: bool) -> Inputs:
+    """`inputs` with train and eval datasets of `spec`'s feature (same files, batch and steps), each cached
+    when its parsed form fits trainer.cache_megabytes (eval only when train is cached too)."""
+    counted = inputs.counted
+    cache_train = data.should_cache(counted["train"], spec, trainer.cache_megabytes)
+    cache_eval = cache_train and data.should_cache(counted["train"] + counted["eval"], spec, trainer.cache_megabytes)
     train = data.make_dataset(
-        train_files,
+        inputs.train_files,
         spec,
-        batch,
+        inputs.batch,
         training=True,
         seed=trainer.seed,
         shuffle_buffer=trainer.shuffle_buffer,
         cache=cache_train,
         drop_remainder=drop_remainder,
-        repeat=steps_per_epoch is not None,
-        files=train_files,
+        repeat=inputs.steps_per_epoch is not None,
+        files=inputs.train_files,
     )
     evaluation = data.make_dataset(
-        eval_files, spec, batch, training=False, cache=cache_eval, drop_remainder=drop_remainder, files=eval_files
-    )
-    return Inputs(
+        inputs.eval_files,
         spec,
-        batch,
-        train_files,
-        eval_files,
-        train,
-        evaluation,
-        counted,
-        examples_uri,
-        {"train": cache_train, "eval": cache_eval},
-        steps_per_epoch,
+        inputs.batch,
+        training=False,
+        cache=cache_eval,
+        drop_remainder=drop_remainder,
+        files=inputs.eval_files,
     )
+    cached = {"train": cache_train, "eval": cache_eval}
+    return dataclasses.replace(inputs, spec=spec, train=train, eval=evaluation, cached=cached)
 
 
 def count_and_check(examples_uri: str, train_patterns, train_files: list, eval_files: list, output: str = "") -> dict:
@@ -350,32 +355,8 @@ def fine_tune_musicnn(
     (the model to serve, its Inputs, best eval loss, best epoch): the fine-tuned waveform model when it
     lowered the eval loss, else the head alone with its head-phase weights."""
     options = trainer.musicnn
-    spec = data.input_spec("cnn1d_raw", settings)  # the waveform: what the whole network reads
-    cache_train = data.should_cache(inputs.counted["train"], spec, trainer.cache_megabytes)
-    cache_eval = cache_train and data.should_cache(
-        inputs.counted["train"] + inputs.counted["eval"], spec, trainer.cache_megabytes
-    )
-    common = {"drop_remainder": drop_remainder}
-    waveform = dataclasses.replace(
-        inputs,
-        spec=spec,
-        train=data.make_dataset(
-            inputs.train_files,
-            spec,
-            inputs.batch,
-            training=True,
-            seed=trainer.seed,
-            shuffle_buffer=trainer.shuffle_buffer,
-            cache=cache_train,
-            repeat=inputs.steps_per_epoch is not None,
-            files=inputs.train_files,
-            **common,
-        ),
-        eval=data.make_dataset(
-            inputs.eval_files, spec, inputs.batch, training=False, cache=cache_eval, files=inputs.eval_files, **common
-        ),
-        cached={"train": cache_train, "eval": cache_eval},
-    )
+    # The waveform (cnn1d_raw's input): what the whole network reads.
+    waveform = reading(inputs, data.input_spec("cnn1d_raw", settings), trainer, drop_remainder)
     head_weights = [w.numpy() for w in head.weights]
     with strategy.scope():
         model = musicnn_fine_tune_model(head, settings, options.fine_tune_layers)

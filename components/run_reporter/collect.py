@@ -380,7 +380,7 @@ def baselines(settings: ReportSettings, outputs: dict) -> dict:
             {
                 "algorithm": algorithm,
                 "name": ALGORITHM_NAMES.get(algorithm, algorithm) + on,
-                "feature_set": feature_set,
+                "on": on,
                 **scores["test"],
                 **{f"eval_{key}": value for key, value in scores["eval"].items()},
                 "examples": test.get("examples"),
@@ -389,12 +389,7 @@ def baselines(settings: ReportSettings, outputs: dict) -> dict:
                 "confusion_matrix": (test.get("confusion_matrix") or {}).get("matrix"),
             }
         )
-    return available(
-        models=models,
-        best=summary.get("best_algorithm"),
-        selection=summary.get("selection", ""),
-        feature_set=feature_set,
-    )
+    return available(models=models, best=summary.get("best_algorithm"), selection=summary.get("selection", ""))
 
 
 def _baseline_scores(result: dict, detail: dict, split: str) -> dict:

@@ -104,8 +104,7 @@ def models(report: dict) -> list[str]:
     if baselines["available"]:
         for m in baselines["models"]:
             best = " (best baseline)" if m["best"] else ""
-            on = "" if m.get("feature_set", "engineered") == "engineered" else f" on {m['feature_set']}"
-            rows.append((f"sklearn {m['algorithm']}{on}{best}", _scores(m, "eval") + _scores(m, "test")))
+            rows.append((f"sklearn {m['algorithm']}{m['on']}{best}", _scores(m, "eval") + _scores(m, "test")))
     if not rows:
         return []
     width = max(len(row[0]) for row in rows) + 2

@@ -144,16 +144,15 @@ def test_examples_missing_against_the_transforms_record_fail_before_fitting(tmp_
         recorded = json.load(f)["examples_written"]
     with open(os.path.join(examples.uri, "summary.json"), "w") as f:
         json.dump({"examples_written": {**recorded, "test": recorded["test"] + 3}}, f)
-    model = standard_artifacts.Model()
-    model.uri = str(tmp_path / "model")
-    with pytest.raises(
+    _assert_refused_before_fitting(
+        tmp_path,
+        examples,
+        config,
         LedgerMismatch,
-        match=rf"SklearnBaselineTrainer, split 'test': scored {recorded['test']} "
+        rf"SklearnBaselineTrainer, split 'test': scored {recorded['test']} "
         rf"examples, but SpectrogramTransform .* recorded {recorded['test'] + 3} "
         r"\(3 missing\)",
-    ):
-        _do(examples, model, config)
-    assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
+    )
 
 
 def test_grid_search_records_best_params_within_the_grid(grid_run):
@@ -286,21 +285,25 @@ def test_loaded_musicnn_models_reproduce_the_recorded_test_accuracy(feature_set_
 def test_musicnn_feature_set_without_the_embedding_fails_before_fitting(tmp_path):
     config = load_config(overrides=["baselines.feature_set=musicnn"])
     examples = _examples(tmp_path, config.genres)  # a transform run that did not compute the embedding
-    model = standard_artifacts.Model()
-    model.uri = str(tmp_path / "model")
-    with pytest.raises(
+    _assert_refused_before_fitting(
+        tmp_path,
+        examples,
+        config,
         ValueError,
-        match=r"Split-train: 144 of 144 examples have no 'musicnn_embedding' feature, .*the transform did not "
+        r"Split-train: 144 of 144 examples have no 'musicnn_embedding' feature, .*the transform did not "
         r"compute the musicnn embedding, and baselines.feature_set=musicnn needs the transform to have run with "
         r"it.*transform.musicnn",
-    ):
-        _do(examples, model, config)
-    assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
-
-
-def _do(examples, model, config) -> None:
-    executor.Executor().Do(
-        {executor.EXAMPLES_KEY: [examples]},
-        {executor.MODEL_KEY: [model]},
-        {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
     )
+
+
+def _assert_refused_before_fitting(tmp_path, examples, config, error, match: str) -> None:
+    """The executor raises `error` matching `match`, and writes no metrics.json."""
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    with pytest.raises(error, match=match):
+        executor.Executor().Do(
+            {executor.EXAMPLES_KEY: [examples]},
+            {executor.MODEL_KEY: [model]},
+            {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
+        )
+    assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
