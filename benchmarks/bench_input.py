@@ -35,6 +35,7 @@ import time
 
 import components  # noqa: F401  (Keras 2 before TensorFlow: see components/__init__.py)
 from benchmarks.common import add_child_arguments, measure_in_child, run_child, write_report
+from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT
 from pipeline import component_settings
 from pipeline.cli_common import add_config_arguments
 
@@ -54,7 +55,8 @@ def prepare_examples(config, workers: int = 0) -> dict:
     from pipeline.local_runner import prepare_dataset
 
     root = data_dir()
-    settings = component_settings.spectrogram_settings(config)
+    # Every family's input in one set of examples (a pipeline run stores only what its model family reads).
+    settings = component_settings.spectrogram_settings(config).replace(spectra=(LOG_MEL_OUTPUT, IMAGE_OUTPUT))
     fingerprint = {
         "version": DATA_VERSION,
         "demo": config.demo.model_dump(mode="json"),
@@ -250,7 +252,7 @@ def main(argv=None) -> int:
         print("bench-input measures the demo dataset; leave dataset.audio_root empty", file=sys.stderr)
         return 2
     paths = prepare_examples(config)
-    settings = component_settings.spectrogram_settings(config)
+    settings = component_settings.spectrogram_settings(config).replace(spectra=(LOG_MEL_OUTPUT, IMAGE_OUTPUT))
     listing = list_sources(
         config.dataset.layout,
         config.audio_root,

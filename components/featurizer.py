@@ -69,7 +69,16 @@ class SpectrogramSettings(SpectrogramConfig):
 
     sample_rate: int = Field(ge=1)
     num_samples: int = Field(ge=1)
+    # The spectral outputs the graph computes: only those a configured model reads, so a run that trains on
+    # the musicnn embedding neither computes nor stores a 66 KB log-mel and a 150 KB image per example.
+    spectra: tuple[Literal["log_mel", "mel_image"], ...] = (LOG_MEL_OUTPUT, IMAGE_OUTPUT)
     musicnn: Optional[MusicnnFeatures] = None
+
+    @model_validator(mode="after")
+    def _computes_something(self) -> SpectrogramSettings:
+        if not self.spectra and self.musicnn is None:
+            raise ValueError("the featurizer computes nothing: name a spectral output or set the musicnn embedding")
+        return self
 
     @model_validator(mode="after")
     def _musicnn_gets_a_patch(self) -> SpectrogramSettings:
@@ -90,8 +99,15 @@ class SpectrogramSettings(SpectrogramConfig):
         sample_rate: int,
         num_samples: int,
         musicnn: Optional[MusicnnFeatures] = None,
+        spectra: tuple[str, ...] = (LOG_MEL_OUTPUT, IMAGE_OUTPUT),
     ) -> SpectrogramSettings:
-        return cls(sample_rate=sample_rate, num_samples=num_samples, musicnn=musicnn, **spectrogram.model_dump())
+        return cls(
+            sample_rate=sample_rate,
+            num_samples=num_samples,
+            musicnn=musicnn,
+            spectra=spectra,
+            **spectrogram.model_dump(),
+        )
 
     def replace(self, **changes) -> SpectrogramSettings:
         """A copy with `changes` applied (validated, unlike model_copy)."""
@@ -143,9 +159,10 @@ def _tf():
 
 def build_featurizer(settings: SpectrogramSettings):
     """A `tf.Module` whose `featurize(waveform)` maps float32 [batch, num_samples] to
-    {"log_mel": float32 [batch, frames, n_mels] in dB, "mel_image": uint8 [batch, S, S, 3]}, plus
-    "musicnn_embedding": float32 [batch, size] (the mean over the example's 3 s patches) when
-    settings.musicnn is set; its frozen pretrained network is then part of the module and of its SavedModel.
+    {"log_mel": float32 [batch, frames, n_mels] in dB, "mel_image": uint8 [batch, S, S, 3]} (those named in
+    settings.spectra), plus "musicnn_embedding": float32 [batch, size] (the mean over the example's 3 s
+    patches) when settings.musicnn is set; its frozen pretrained network is then part of the module and of
+    its SavedModel.
 
     Keep a reference to the returned module while calling it: its tf.function holds the module weakly.
     """
@@ -188,8 +205,13 @@ def build_featurizer(settings: SpectrogramSettings):
 
         @tf.function(input_signature=[tf.TensorSpec([None, settings.num_samples], tf.float32, name="waveform")])
         def featurize(self, waveform):
-            log_mel = self.log_mel(waveform)
-            outputs = {LOG_MEL_OUTPUT: log_mel, IMAGE_OUTPUT: self.image(log_mel)}
+            outputs = {}
+            if settings.spectra:
+                log_mel = self.log_mel(waveform)
+                if LOG_MEL_OUTPUT in settings.spectra:
+                    outputs[LOG_MEL_OUTPUT] = log_mel
+                if IMAGE_OUTPUT in settings.spectra:
+                    outputs[IMAGE_OUTPUT] = self.image(log_mel)
             if settings.musicnn is not None:
                 patches = self._musicnn(waveform, training=False)[settings.musicnn.embedding]
                 outputs[MUSICNN_OUTPUT] = musicnn.clip_embedding(patches)

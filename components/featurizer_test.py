@@ -16,6 +16,8 @@ import pytest
 import soundfile as sf
 
 from components.featurizer import (
+    IMAGE_OUTPUT,
+    LOG_MEL_OUTPUT,
     SpectrogramSettings,
     build_featurizer,
     export_featurizer,
@@ -30,7 +32,9 @@ SR = 22050
 # -80 dB, and in any cell.
 ABOVE_40_DB, ABOVE_80_DB, ANY_CELL_DB = 0.0004, 0.02, 0.15
 # 3 s examples at 22.05 kHz; the log-mel alone (the musicnn embedding has its own tests: components/musicnn_test.py)
-DEFAULT = component_settings.spectrogram_settings(load_config()).replace(musicnn=None)
+DEFAULT = component_settings.spectrogram_settings(load_config()).replace(
+    musicnn=None, spectra=(LOG_MEL_OUTPUT, IMAGE_OUTPUT)
+)
 
 
 @pytest.fixture(scope="module")

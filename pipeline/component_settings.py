@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from components.audio_example_gen.settings import IngestSettings
 from components.blessing_evaluator.policy import BlessingPolicy
-from components.featurizer import SpectrogramSettings
+from components.featurizer import IMAGE_OUTPUT, LOG_MEL_OUTPUT, SpectrogramSettings
 from components.keras_trainer.settings import TrainerSettings
 from components.run_reporter.collect import ALGORITHM_NAMES
 from components.run_reporter.settings import ReportSettings
@@ -34,15 +34,21 @@ def ingest_settings(config: PipelineConfig) -> IngestSettings:
 
 
 def spectrogram_settings(config: PipelineConfig) -> SpectrogramSettings:
-    """The featurizer's: transform.spectrogram on the examples' sample rate and length (audio.*), and
-    transform.musicnn when a configured model reads the musicnn embedding (only then: it costs ~20 ms per 3 s
-    example, and its settings stay out of the transform's cache key otherwise)."""
+    """The featurizer's: transform.spectrogram on the examples' sample rate and length (audio.*), the spectral
+    output the Keras family reads (log-mel or image), and transform.musicnn when a configured model reads the
+    musicnn embedding (only then: it costs ~20 ms per 3 s example, and its settings stay out of the
+    transform's cache key otherwise)."""
+    musicnn = config.transform.musicnn if reads_musicnn(config) else None
+    spectra = _SPECTRUM_READ.get(config.trainer.model_family, ())
+    if not spectra and musicnn is None:
+        spectra = (LOG_MEL_OUTPUT,)  # cnn1d_raw reads the waveform; the graph needs an output, this is the cheapest
     return SpectrogramSettings.of(
-        config.transform.spectrogram,
-        config.audio.sample_rate,
-        config.audio.example_samples,
-        config.transform.musicnn if reads_musicnn(config) else None,
+        config.transform.spectrogram, config.audio.sample_rate, config.audio.example_samples, musicnn, spectra
     )
+
+
+# The featurizer output each Keras family reads (the others read the waveform or the musicnn embedding).
+_SPECTRUM_READ = {"cnn2d_mel": (LOG_MEL_OUTPUT,), "mobilenetv2_transfer": (IMAGE_OUTPUT,)}
 
 
 def reads_musicnn(config: PipelineConfig) -> bool:
@@ -52,6 +58,22 @@ def reads_musicnn(config: PipelineConfig) -> bool:
     return config.trainer.model_family == "musicnn_transfer" or baselines_read_it
 
 
+def reads_engineered(config: PipelineConfig) -> bool:
+    """Whether the baselines read the engineered features (nothing else does)."""
+    return config.baselines.enabled and config.baselines.feature_set == "engineered"
+
+
+def waveform_splits(config: PipelineConfig):
+    """The splits whose transformed examples keep the waveform: every split (None) when the Trainer reads it
+    (cnn1d_raw, or musicnn fine-tuning, which runs the network every step), else only the Evaluator's, whose
+    served model takes raw audio."""
+    trainer = config.trainer
+    fine_tunes = trainer.model_family == "musicnn_transfer" and trainer.musicnn.fine_tune_epochs > 0
+    if trainer.model_family == "cnn1d_raw" or fine_tunes:
+        return None
+    return (config.evaluator.example_split,)
+
+
 def transform_settings(config: PipelineConfig) -> TransformSettings:
     """SpectrogramTransform's: the featurizer, transform.*, the genres, and the output (example_gen's shards and
     progress interval, transform's GZIP settings)."""
@@ -59,6 +81,8 @@ def transform_settings(config: PipelineConfig) -> TransformSettings:
     return TransformSettings(
         featurizer=spectrogram_settings(config),
         engineered_preset=transform.engineered_preset,
+        engineered=reads_engineered(config),
+        waveform_splits=waveform_splits(config),
         batch_size=transform.batch_size,
         min_seconds=transform.min_seconds,
         genres=config.genres,

@@ -62,6 +62,13 @@ class InputSpec:
 def input_spec(family: str, settings: SpectrogramSettings) -> InputSpec:
     if family not in FAMILY_FEATURE:
         raise ValueError(f"unknown model family {family!r}; choose from {sorted(FAMILY_FEATURE)}")
+    needed = {"cnn2d_mel": transformed.LOG_MEL, "mobilenetv2_transfer": transformed.MEL_IMAGE}.get(family)
+    if needed is not None and needed not in settings.spectra:
+        raise ValueError(
+            f"model family {family} reads {needed}, but the featurizer was exported without it (it computes "
+            f"{list(settings.spectra)}): SpectrogramTransform stores what the pipeline configuration's "
+            f"trainer.model_family reads; re-run it with trainer.model_family={family} (pipeline/component_settings.py)"
+        )
     if family == "cnn2d_mel":
         frames, mels = settings.log_mel_shape
         return InputSpec(transformed.LOG_MEL, (frames, mels), "float32", frames * mels * 4 + 8)

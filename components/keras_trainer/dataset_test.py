@@ -54,6 +54,13 @@ def test_input_spec_per_family(settings):
         data.input_spec("resnet", settings)
 
 
+def test_a_family_whose_spectrum_the_featurizer_does_not_compute_is_refused_in_words(settings):
+    with pytest.raises(ValueError, match="cnn2d_mel reads log_mel, but the featurizer was exported without it"):
+        data.input_spec("cnn2d_mel", settings.replace(spectra=("mel_image",)))
+    with pytest.raises(ValueError, match="trainer.model_family=mobilenetv2_transfer"):
+        data.input_spec("mobilenetv2_transfer", settings.replace(spectra=("log_mel",)))
+
+
 @pytest.mark.parametrize("family", ["cnn2d_mel", "mobilenetv2_transfer", "cnn1d_raw"])
 def test_eval_input_holds_every_example_with_its_stored_values_in_file_order(tiny_artifact, settings, family):
     spec = data.input_spec(family, settings)

@@ -61,7 +61,7 @@ def test_served_model_scores_the_stored_examples_as_the_trainer_did(trained_head
 
 
 def test_a_featurizer_without_the_embedding_is_refused_in_words(musicnn_artifact):
-    settings = musicnn_artifact["settings"].replace(musicnn=None)
+    settings = musicnn_artifact["settings"].replace(musicnn=None, spectra=("log_mel",))
     with pytest.raises(ValueError, match="trainer.model_family=musicnn_transfer"):
         data.input_spec("musicnn_transfer", settings)
 

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
@@ -55,6 +56,30 @@ def test_settings_come_from_the_pipeline_config_and_round_trip():
     assert settings.featurizer.n_mels == 96 and settings.featurizer.num_samples == config.audio.example_samples
     assert settings.engineered_preset == "quick" and settings.genres == config.genres
     assert TransformSettings.model_validate_json(settings.model_dump_json()) == settings
+
+
+@pytest.mark.parametrize(
+    "overrides, spectra, musicnn, engineered, waveform_splits",
+    [
+        # the default: the musicnn head and baselines on engineered features; the waveform for the Evaluator
+        ((), (), True, True, ("test",)),
+        (("trainer.model_family=cnn2d_mel",), ("log_mel",), False, True, ("test",)),
+        (("trainer.model_family=mobilenetv2_transfer",), ("mel_image",), False, True, ("test",)),
+        (("trainer.model_family=cnn1d_raw",), ("log_mel",), False, True, None),
+        (("trainer.musicnn.fine_tune_epochs=2",), (), True, True, None),
+        (("baselines.feature_set=musicnn",), (), True, False, ("test",)),
+        (("baselines.enabled=false", "evaluator.example_split=eval"), (), True, False, ("eval",)),
+        (("trainer.model_family=cnn2d_mel", "baselines.feature_set=musicnn"), ("log_mel",), True, False, ("test",)),
+    ],
+)
+def test_the_transform_computes_and_stores_only_what_the_configured_models_read(
+    overrides, spectra, musicnn, engineered, waveform_splits
+):
+    settings = component_settings.transform_settings(load_config(overrides=list(overrides)))
+    assert settings.featurizer.spectra == spectra
+    assert (settings.featurizer.musicnn is not None) == musicnn
+    assert settings.engineered == engineered
+    assert settings.waveform_splits == waveform_splits
 
 
 def test_component_has_its_channels_and_typed_parameter():

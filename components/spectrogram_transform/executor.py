@@ -1,5 +1,6 @@
 """SpectrogramTransform executor: exports the featurizer, then a Beam pipeline from AudioExampleGen's
-Examples to transformed Examples (log-mel, image, engineered features) with a reconciled quarantine.
+Examples to transformed Examples (what the configured models read of: log-mel, image, musicnn embedding,
+engineered features, waveform) with a reconciled quarantine.
 
 Checks that need no data run first and fail fast with a clear message: the schema must describe
 AudioExampleGen's examples, every split must have files, and the first example must fit the featurizer.
@@ -15,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+from typing import Optional
 
 import apache_beam as beam
 import tensorflow as tf
@@ -28,7 +30,7 @@ from components import beam_data_plane, ledger
 from components.featurizer import export_featurizer
 from components.formats import SUMMARY_FILE as INGEST_SUMMARY_FILE
 from components.formats import examples as source
-from components.progress import count_done
+from components.progress import count_done, format_duration
 from components.spectrogram_transform import engineered, features, transform
 from components.spectrogram_transform.settings import TransformSettings
 from components.tfrecord_sink import GzipTFRecordSink
@@ -66,8 +68,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output.split_names = artifact_utils.encode_split_names(splits)
         featurizer_dir = artifact_utils.get_single_uri(output_dict[FEATURIZER_KEY])
         export_featurizer(settings.featurizer, featurizer_dir)
-        names = engineered.feature_names(settings.engineered_preset)
-        _write_text(os.path.join(output.uri, features.ENGINEERED_NAMES_FILE), json.dumps(names, indent=1))
+        names = engineered.feature_names(settings.engineered_preset) if settings.engineered else []
+        if settings.engineered:
+            _write_text(os.path.join(output.uri, features.ENGINEERED_NAMES_FILE), json.dumps(names, indent=1))
 
         upstream, upstream_source = upstream_counts(examples.uri, splits)
         started = time.monotonic()
@@ -80,7 +83,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         counts = _read_jsonl(os.path.join(output.uri, _COUNTS))
         quarantine = [json.loads(line) for line in _read_lines(os.path.join(output.uri, _QUARANTINE_PARTS))]
         written = ledger.count_written(output.uri, splits)
-        summary = summarise(counts, quarantine, splits, settings, upstream, written, csv_rows(output.uri, splits))
+        csv = csv_rows(output.uri, splits) if settings.engineered else None
+        summary = summarise(counts, quarantine, splits, settings, upstream, written, csv)
         summary["upstream"] = upstream_source
         summary["seconds"] = round(time.monotonic() - started, 1)
         summary["featurizer"] = featurizer_dir
@@ -229,6 +233,8 @@ def ledger_entries(summary: dict, upstream_source: str, output_uri: str) -> list
                 quarantined=e["quarantined"],
             )
         )
+        if "csv_rows" not in e:
+            continue  # no engineered features, no features_<split>.csv
         entries.append(
             ledger.Entry(
                 "SpectrogramTransform",
@@ -285,7 +291,7 @@ def _build_graph(
     csv_by_split = results[transform.CSV_TAG] | "CsvBySplit" >> beam.Partition(
         transform.split_index, len(splits), splits
     )
-    header = transform.csv_header(names)
+    header = transform.csv_header(names) if names else ""
     for index, split in enumerate(splits):
         _ = (
             by_split[index]
@@ -300,6 +306,8 @@ def _build_graph(
                 )
             )
         )
+        if not settings.engineered:
+            continue
         _ = (
             csv_by_split[index]
             | f"CsvRows[{split}]" >> beam.Values()
@@ -355,7 +363,11 @@ class ProgressLog:
         parts = [f"{s} {done[s]}/{self._totals.get(s, '?')}" for s in self._splits]
         elapsed = time.monotonic() - self._started
         rate = sum(done.values()) / elapsed if elapsed > 0 else 0.0
-        return f"SpectrogramTransform: examples done {', '.join(parts)} ({rate:.1f}/s, {elapsed:.0f} s)"
+        eta = ""
+        if rate > 0 and all(s in self._totals for s in self._splits):
+            remaining = sum(self._totals[s] - done[s] for s in self._splits)
+            eta = f", ETA {format_duration(max(0, remaining) / rate)}"
+        return f"SpectrogramTransform: examples done {', '.join(parts)} ({rate:.1f}/s, {elapsed:.0f} s{eta})"
 
     def _log(self) -> None:
         _log.info("%s", self.line())
@@ -372,18 +384,19 @@ def summarise(
     settings: TransformSettings,
     upstream: dict[str, int],
     written: dict[str, int],
-    csv: dict[str, int],
+    csv: Optional[dict[str, int]],
 ) -> dict:
     """Per split: examples_upstream (what the input artifact recorded), examples_in (what Beam read),
     examples_out (what the transform emitted), examples_written (records counted in the written files),
-    csv_rows (data rows in features_<split>.csv), quarantined."""
+    csv_rows (data rows in features_<split>.csv; absent when `csv` is None: no engineered features),
+    quarantined."""
     per_split = {
         s: {
             "examples_upstream": upstream[s],
             "examples_in": 0,
             "examples_out": 0,
             "examples_written": written[s],
-            "csv_rows": csv[s],
+            **({"csv_rows": csv[s]} if csv is not None else {}),
             "quarantined": 0,
             "quarantined_by_reason": {},
         }
@@ -409,15 +422,28 @@ def summarise(
             == e["examples_in"]
             == e["examples_out"] + e["quarantined"]
             == e["examples_written"] + e["quarantined"]
-            == e["csv_rows"] + e["quarantined"]
+            == e.get("csv_rows", e["examples_written"]) + e["quarantined"]
             for e in per_split.values()
         )
         and len(quarantine) == totals["quarantined"],
         "quarantined_by_reason": dict(by_reason.most_common()),
-        "engineered_preset": settings.engineered_preset,
-        "engineered_features": len(engineered.feature_names(settings.engineered_preset)),
+        "engineered_preset": settings.engineered_preset if settings.engineered else None,
+        "engineered_features": len(engineered.feature_names(settings.engineered_preset)) if settings.engineered else 0,
+        "stored_features": stored_features(settings),
         "settings": json.loads(settings.model_dump_json()),
     }
+
+
+def stored_features(settings: TransformSettings) -> dict[str, object]:
+    """What the examples carry besides the metadata: feature name -> "all" or the splits holding it."""
+    stored: dict[str, object] = dict.fromkeys(settings.featurizer.spectra, "all")
+    if settings.featurizer.musicnn is not None:
+        stored[features.MUSICNN_EMBEDDING] = "all"
+    if settings.engineered:
+        stored[features.ENGINEERED] = "all"
+    waveform = settings.waveform_splits
+    stored[source.AUDIO] = "all" if waveform is None else list(waveform)
+    return stored
 
 
 def write_outputs(uri: str, quarantine: list[dict], summary: dict) -> None:

@@ -134,7 +134,15 @@ def _schema_artifact(uri, schema):
     return artifact
 
 
-def run_executor(tmp_path, splits, config, schema=None, recorded=None, beam_args=None, shards=1):
+def storing_everything(config):
+    """The config's transform settings, but storing both spectral outputs and the waveform in every split (a
+    pipeline stores only what its models read: test_stores_only_what_the_configured_models_read)."""
+    settings = component_settings.transform_settings(config)
+    featurizer = settings.featurizer.replace(spectra=("log_mel", "mel_image"))
+    return settings.model_copy(update={"featurizer": featurizer, "waveform_splits": None})
+
+
+def run_executor(tmp_path, splits, config, schema=None, recorded=None, beam_args=None, shards=1, settings=None):
     examples = _examples_artifact(tmp_path / "examples", splits, recorded, shards)
     transformed, featurizer = standard_artifacts.Examples(), standard_artifacts.TransformGraph()
     transformed.uri, featurizer.uri = str(tmp_path / "transformed"), str(tmp_path / "featurizer")
@@ -151,7 +159,7 @@ def run_executor(tmp_path, splits, config, schema=None, recorded=None, beam_args
             executor.SCHEMA_KEY: [_schema_artifact(tmp_path / "schema", schema or audio_schema())],
         },
         {executor.TRANSFORMED_EXAMPLES_KEY: [transformed], executor.FEATURIZER_KEY: [featurizer]},
-        {executor.TRANSFORM_CONFIG_KEY: component_settings.transform_settings(config).model_dump_json()},
+        {executor.TRANSFORM_CONFIG_KEY: (settings or storing_everything(config)).model_dump_json()},
     )
     return transformed, featurizer
 
@@ -322,6 +330,39 @@ def test_multi_process_run_over_sharded_splits_accounts_for_every_record(tmp_pat
     assert len(glob.glob(os.path.join(transformed.uri, "Split-train", "*.gz"))) == 2
 
 
+def test_stores_only_what_the_configured_models_read(tmp_path):
+    """cnn2d_mel without baselines: the log-mel in every split, the waveform only in the Evaluator's split, no
+    image and no engineered features (nor their csv files); the ledger still balances without the csv."""
+    config = load_config(overrides=[*OVERRIDES, "baselines.enabled=false"])
+    clips = _ingest(factories.DRUM_BASS, 1, "Electronic", config, "train")
+    splits = {"train": clips[:4], "eval": clips[4:6], "test": clips[6:8]}
+    settings = component_settings.transform_settings(config)
+    recorded = {split: len(records) for split, records in splits.items()}
+    transformed, featurizer = run_executor(tmp_path, splits, config, recorded=recorded, settings=settings)
+    metadata = set(features.PASSTHROUGH) - {source.AUDIO}
+    for split in splits:
+        stored = [set(e.features.feature) for e in read_split(transformed, split)]
+        waveform = {source.AUDIO} if split == "test" else set()
+        assert stored == [metadata | waveform | {features.LOG_MEL}] * len(splits[split]), split
+    assert sorted(os.listdir(transformed.uri)) == sorted(
+        [*(f"Split-{s}" for s in splits), features.QUARANTINE_FILE, features.SUMMARY_FILE]
+    )
+    assert set(featurizer_outputs(featurizer)) == {"log_mel"}
+    with open(os.path.join(transformed.uri, features.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert summary["stored_features"] == {features.LOG_MEL: "all", source.AUDIO: ["test"]}
+    assert summary["reconciles"] is True and summary["engineered_features"] == 0
+    assert [e["what"] for e in summary["ledger"] if e["split"] == "train"] == [
+        "read",
+        f"wrote (counted in {transformed.uri})",
+    ]
+
+
+def featurizer_outputs(featurizer) -> dict:
+    exported = load_featurizer(featurizer.uri)
+    return exported.featurize(np.zeros((1, exported.settings.num_samples), np.float32))
+
+
 def test_counts_are_checked_against_what_upstream_recorded_not_what_was_read(tmp_path):
     """AudioExampleGen recorded more train examples than reach the transform (as when a runner drops
     records): the transform fails, naming both figures, both artifacts and the split, instead of
@@ -383,7 +424,7 @@ def test_features_csv_is_readable_like_fmas(run):
 def test_featurizer_artifact_holds_the_settings_it_was_built_with(run):
     config, _, _, _, featurizer = run
     loaded = load_featurizer(featurizer.uri)
-    assert loaded.settings == component_settings.transform_settings(config).featurizer
+    assert loaded.settings == storing_everything(config).featurizer
     assert loaded.settings.num_samples == 22050
 
 

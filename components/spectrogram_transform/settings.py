@@ -4,7 +4,7 @@ as one typed JSON execution property."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +44,12 @@ class TransformSettings(BaseModel):
     # The featurizer graph's settings: exported beside the SavedModel, so serving uses the same ones.
     featurizer: SpectrogramSettings
     engineered_preset: Literal["fma", "quick"]
+    # What the examples carry besides the metadata is what a configured model reads (at fma_small's size the
+    # waveform, log-mel and image of every example would be ~7x the MP3 input): the featurizer's outputs
+    # (featurizer.spectra, featurizer.musicnn); the engineered features when `engineered`; the waveform
+    # (`audio_pcm16`) in the splits of `waveform_splits` only (None: in every split).
+    engineered: bool = True
+    waveform_splits: Optional[tuple[str, ...]] = None
     batch_size: int
     min_seconds: float
     # Label vocabulary: each example's `genre` must be genres[label] (guards against a changed vocabulary).

@@ -191,20 +191,26 @@ def _float_list(values: np.ndarray):
 
 def build_output(
     prepared: Prepared,
-    log_mel: np.ndarray,
-    image: np.ndarray,
-    vector: np.ndarray,
+    log_mel: Optional[np.ndarray],
+    image: Optional[np.ndarray],
+    vector: Optional[np.ndarray],
     embedding: Optional[np.ndarray] = None,
+    waveform: bool = True,
 ) -> bytes:
+    """The output example: the passthrough features (the waveform only when `waveform`) and each given output."""
     from tensorflow.core.example import example_pb2
 
     out = example_pb2.Example()
     source_map, target = prepared.example.features.feature, out.features.feature
     for name in features.PASSTHROUGH:
-        target[name].CopyFrom(source_map[name])
-    target[features.LOG_MEL].float_list.CopyFrom(_float_list(log_mel.reshape(-1)))
-    target[features.MEL_IMAGE].bytes_list.value.append(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
-    target[features.ENGINEERED].float_list.CopyFrom(_float_list(vector))
+        if waveform or name != source.AUDIO:
+            target[name].CopyFrom(source_map[name])
+    if log_mel is not None:
+        target[features.LOG_MEL].float_list.CopyFrom(_float_list(log_mel.reshape(-1)))
+    if image is not None:
+        target[features.MEL_IMAGE].bytes_list.value.append(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+    if vector is not None:
+        target[features.ENGINEERED].float_list.CopyFrom(_float_list(vector))
     if embedding is not None:
         target[features.MUSICNN_EMBEDDING].float_list.CopyFrom(_float_list(embedding))
     return out.SerializeToString()
@@ -253,10 +259,12 @@ class TransformBatch(beam.DoFn):
                 self._out.inc()
                 serialized, row = outcome
                 yield split, serialized
-                yield beam.pvalue.TaggedOutput(CSV_TAG, (split, row))
+                if row is not None:
+                    yield beam.pvalue.TaggedOutput(CSV_TAG, (split, row))
 
     def transform(self, batch: list[tuple[str, bytes]]) -> Iterable[tuple[str, object]]:
-        """One (split, quarantine record or (serialized example, csv row)) per input, in any order."""
+        """One (split, quarantine record or (serialized example, csv row or None)) per input, in any order;
+        the csv row is None when the engineered features are not computed."""
         ready = []
         for split, serialized in batch:
             try:
@@ -294,25 +302,30 @@ class TransformBatch(beam.DoFn):
         outputs = self._featurizer.featurize(np.stack(waveforms))
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
-    def _finish(self, prepared: Prepared, spectra) -> Union[QuarantineRecord, tuple[bytes, str]]:
+    def _finish(self, prepared: Prepared, spectra) -> Union[QuarantineRecord, tuple[bytes, Optional[str]]]:
         def rejected(reason: str, detail: str) -> QuarantineRecord:
             return _quarantine(prepared.split, prepared.example, reason, detail)
 
         if isinstance(spectra, Exception):
             return rejected(Reason.INTERNAL_ERROR, f"featurizer: {_describe(spectra)}")
-        log_mel, image, embedding = spectra[LOG_MEL_OUTPUT], spectra[IMAGE_OUTPUT], spectra.get(MUSICNN_OUTPUT)
+        log_mel, image, embedding = (spectra.get(n) for n in (LOG_MEL_OUTPUT, IMAGE_OUTPUT, MUSICNN_OUTPUT))
+        settings = self._settings
         try:
             for name, values in ((LOG_MEL_OUTPUT, log_mel), (MUSICNN_OUTPUT, embedding)):
                 if values is not None and not np.all(np.isfinite(values)):
                     return rejected(
                         Reason.NON_FINITE_FEATURES, f"{np.count_nonzero(~np.isfinite(values))} non-finite {name} values"
                     )
-            vector = engineered.compute(
-                prepared.waveform[: prepared.content_samples],
-                self._settings.featurizer.sample_rate,
-                self._settings.engineered_preset,
-            )
-            return build_output(prepared, log_mel, image, vector, embedding), csv_row(prepared, vector)
+            vector = None
+            if settings.engineered:
+                vector = engineered.compute(
+                    prepared.waveform[: prepared.content_samples],
+                    settings.featurizer.sample_rate,
+                    settings.engineered_preset,
+                )
+            waveform = settings.waveform_splits is None or prepared.split in settings.waveform_splits
+            serialized = build_output(prepared, log_mel, image, vector, embedding, waveform)
+            return serialized, (csv_row(prepared, vector) if vector is not None else None)
         except engineered.EngineeredFeatureError as e:
             return rejected(e.reason, str(e))
         except Exception as e:

@@ -49,19 +49,32 @@ def _bytes(value: bytes) -> tf.train.Feature:
 
 
 def encode_transformed(
-    passthrough: dict, log_mel: np.ndarray, image: np.ndarray, embedding: Optional[np.ndarray] = None
+    passthrough: dict,
+    log_mel: Optional[np.ndarray],
+    image: Optional[np.ndarray],
+    embedding: Optional[np.ndarray] = None,
 ) -> bytes:
-    """passthrough: {feature name: value} for the PASSTHROUGH features (AUDIO as int16 bytes); embedding: the
-    musicnn embedding, when the featurizer computes it."""
+    """passthrough: {feature name: value} for the PASSTHROUGH features (AUDIO as int16 bytes); log_mel, image,
+    embedding: the featurizer's outputs, each when it computes it."""
     feature = {}
     for name in transformed.PASSTHROUGH:
         value = passthrough[name]
         feature[name] = _bytes(value) if isinstance(value, bytes) else _int(value)
-    feature[transformed.LOG_MEL] = tf.train.Feature(float_list=tf.train.FloatList(value=log_mel.reshape(-1)))
-    feature[transformed.MEL_IMAGE] = _bytes(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+    if log_mel is not None:
+        feature[transformed.LOG_MEL] = tf.train.Feature(float_list=tf.train.FloatList(value=log_mel.reshape(-1)))
+    if image is not None:
+        feature[transformed.MEL_IMAGE] = _bytes(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
     if embedding is not None:
         feature[transformed.MUSICNN_EMBEDDING] = tf.train.Feature(float_list=tf.train.FloatList(value=embedding))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _outputs(features: dict, count: int) -> list:
+    """[log-mels, images, embeddings], each a list of `count` per-example values (None when not computed)."""
+    return [
+        list(features[name].numpy()) if name in features else [None] * count
+        for name in (LOG_MEL_OUTPUT, IMAGE_OUTPUT, MUSICNN_OUTPUT)
+    ]
 
 
 def transform_segments(
@@ -76,11 +89,8 @@ def transform_segments(
         waveforms = np.stack([from_pcm16(p) for p in pcm])
         if waveforms.shape[1] != settings.num_samples:
             raise ValueError(f"segments have {waveforms.shape[1]} samples, the settings {settings.num_samples}")
-        features = featurizer.featurize(tf.constant(waveforms))
-        embeddings = features[MUSICNN_OUTPUT].numpy() if MUSICNN_OUTPUT in features else [None] * len(chunk)
-        for s, p, log_mel, image, embedding in zip(
-            chunk, pcm, features[LOG_MEL_OUTPUT].numpy(), features[IMAGE_OUTPUT].numpy(), embeddings
-        ):
+        outputs = _outputs(featurizer.featurize(tf.constant(waveforms)), len(chunk))
+        for s, p, log_mel, image, embedding in zip(chunk, pcm, *outputs):
             passthrough = {
                 raw.AUDIO: p,
                 raw.AUDIO_NUM_SAMPLES: settings.num_samples,
@@ -108,10 +118,9 @@ def transform_raw_records(
     def flush():
         parsed = {k: v.numpy() for k, v in tf.io.parse_example(tf.constant(batch), spec).items()}
         features = featurizer.featurize(raw.decode_waveform(tf.constant(parsed[raw.AUDIO])))
-        embeddings = features[MUSICNN_OUTPUT].numpy() if MUSICNN_OUTPUT in features else None
-        for i, (log_mel, image) in enumerate(zip(features[LOG_MEL_OUTPUT].numpy(), features[IMAGE_OUTPUT].numpy())):
+        for i, (log_mel, image, embedding) in enumerate(zip(*_outputs(features, len(batch)))):
             passthrough = {name: parsed[name][i] for name in transformed.PASSTHROUGH}
-            yield encode_transformed(passthrough, log_mel, image, None if embeddings is None else embeddings[i])
+            yield encode_transformed(passthrough, log_mel, image, embedding)
 
     for record in records:
         batch.append(record)
