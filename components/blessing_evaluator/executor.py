@@ -6,11 +6,14 @@ Before: the accuracy lower bound becomes max(accuracy_floor, best baseline test 
 only now; the latest blessed model comes from the `baseline_model` input (resolver) or is copied from the
 push destination (Kubeflow), and is dropped when it is not comparable with the candidate.
 After: decision.json in the blessing's uri and the checks as custom properties of the blessing.
+While TFMA runs: a progress bar with an ETA over the examples of the evaluated split, counted by a
+pass-through step before TFMA's ExtractEvaluateAndWriteResults (components/progress.py, count_inputs).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from typing import Any, Optional
@@ -22,7 +25,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as keys
 from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 
-from components import beam_data_plane, ledger
+from components import beam_data_plane, ledger, progress
 from components.blessing_evaluator import eval_config as eval_config_lib
 from components.blessing_evaluator import policy as policy_lib
 from components.blessing_evaluator.policy import BestBaseline, BlessingPolicy, PreviousModel
@@ -39,12 +42,16 @@ BLESSING_POLICY_KEY = "blessing_policy"
 # Model-artifact layout (<uri>/Format-Serving) so the standard executor loads it like any baseline_model.
 PUSHED_BASELINE_DIR = "baseline_model"
 NO_BASELINES = "baselines disabled (no SklearnBaselineTrainer model among the inputs)"
+# The label TFX's Evaluator executor gives TFMA's transform; its input is every example to evaluate.
+TFMA_STEP = "ExtractEvaluateAndWriteResults"
 
 _log = logging.getLogger(__name__)
 
 
 class Executor(evaluator_executor.Executor):
-    """tfx.components.evaluator.executor.Executor with run-time thresholds and a recorded decision."""
+    """tfx.components.evaluator.executor.Executor with run-time thresholds, a recorded decision and progress."""
+
+    _progress: Optional[tuple[str, str]] = None  # (progress directory, split) while TFMA runs
 
     def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
         beam_data_plane.install()  # TFMA runs a Beam pipeline in this process
@@ -95,8 +102,13 @@ class Executor(evaluator_executor.Executor):
             },
         )
 
-        super().Do(inputs, output_dict, properties)
         examples = artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY])
+        with progress.monitored("Evaluator", {split: recorded_total(examples.uri, split)}) as directory:
+            self._progress = (directory, split)
+            try:
+                super().Do(inputs, output_dict, properties)
+            finally:
+                self._progress = None
         entries = check_evaluated(evaluation.uri, examples.uri, split, policy.genres)
         write_json(os.path.join(evaluation.uri, LEDGER_FILE), entries)
 
@@ -106,6 +118,26 @@ class Executor(evaluator_executor.Executor):
             "BLESSED" if decision["blessed"] else "NOT blessed: " + "; ".join(decision["reasons"]),
             os.path.join(blessing.uri, DECISION_FILE),
         )
+
+    def _make_beam_pipeline(self):
+        pipeline = super()._make_beam_pipeline()
+        if self._progress:
+            directory, split = self._progress
+            progress.count_inputs(pipeline, functools.partial(tfma_input, split), directory)
+        return pipeline
+
+
+def tfma_input(split: str, transform, label: str) -> Optional[str]:
+    """`split` for TFMA's transform (its input: the examples read, before any prediction), None for any
+    other step. The count runs in the same fused Beam stage as the predictions (no reshuffle between),
+    so it leads them by at most a batch per worker."""
+    return split if label == TFMA_STEP else None
+
+
+def recorded_total(examples_uri: str, split: str) -> Optional[int]:
+    """Examples SpectrogramTransform recorded writing to the split ("a,b": both), None without a record."""
+    recorded = ledger.recorded_examples(examples_uri)
+    return None if recorded is None else sum(recorded.get(s, 0) for s in split.split(","))
 
 
 def check_evaluated(evaluation_uri: str, examples_uri: str, split: str, genres) -> list[dict]:

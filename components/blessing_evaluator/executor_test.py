@@ -2,6 +2,8 @@
 a Kubeflow-style run against the push destination, a regression against a resolver-given model) and the
 checks that fail before TFMA starts."""
 
+import contextlib
+import io
 import json
 import os
 
@@ -85,7 +87,9 @@ def first_run(env):
     best = env["summary"]["best_test_accuracy"]
     margin = round(env["reference"]["accuracy"] - best - 0.01, 6)
     policy = _policy("local", f"evaluator.baseline_margin={margin}")
-    run = _run(env, "first", policy, with_baselines=True)
+    with contextlib.redirect_stderr(io.StringIO()) as progress_bar:  # the bar's thread writes where it started
+        run = _run(env, "first", policy, with_baselines=True)
+    run["progress"] = progress_bar.getvalue()
     return run, policy, results.read_decision(run["blessing"].uri)
 
 
@@ -132,6 +136,15 @@ def test_evaluated_examples_are_checked_against_the_transforms_record(env, first
         rf"SpectrogramTransform {examples} recorded {recorded['test'] + 1}",
     ):
         check_evaluated(run["evaluation"].uri, examples, "test", env["config"].genres)
+
+
+def test_progress_counts_the_examples_tfma_evaluated(env, first_run):
+    run, _, decision = first_run
+    with open(os.path.join(env["examples"], "summary.json")) as f:
+        total = json.load(f)["examples_written"]["test"]
+    # The bar's last state: every example TFMA evaluated was counted, against SpectrogramTransform's record.
+    assert decision["metrics"]["example_count"] == total
+    assert "Evaluator: 100%" in run["progress"] and f"{total}/{total} [" in run["progress"]
 
 
 def test_decision_metrics_are_the_models_own(env, first_run):
