@@ -119,3 +119,20 @@ def test_a_directory_or_a_binary_file_as_config_is_a_clear_error(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         load_config(str(binary))
+
+
+def test_the_direct_runner_skips_tfxs_package_build_and_remote_runners_keep_it(monkeypatch):
+    """TFX builds an sdist of itself (~3 s, 44 MB left in /tmp) for every Beam component unless a dependency
+    flag is set; the DirectRunner gets one it ignores, a remote runner gets none (its workers need TFX)."""
+    from tfx.utils import dependency_utils
+
+    def build():
+        raise AssertionError("TFX's ephemeral package was built")
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", build)
+    local = load_config().beam.pipeline_args()
+    assert dependency_utils.make_beam_dependency_flags(local) == local
+    remote = load_config(overrides=["beam.extra_args=[--runner=DataflowRunner]"]).beam.pipeline_args()
+    assert not any(arg.startswith("--sdk_container_image") for arg in remote)
+    with pytest.raises(AssertionError, match="ephemeral package was built"):
+        dependency_utils.make_beam_dependency_flags(remote)

@@ -19,7 +19,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.types import standard_artifacts
 
-from pipeline.config import load_config
+from pipeline.config import DIRECT_RUNNER_DEPENDENCY_FLAG, load_config
 from pipeline.deploy import cli as deploy_cli
 from pipeline.deploy.kubeflow_runner import CompileError, beam_pipeline_args, compile_pipeline
 from pipeline.pipeline import create_components
@@ -279,7 +279,11 @@ def _beam_args(spec, component_id):
 
 def test_beam_steps_default_to_the_direct_runner_in_multi_processing_mode(tmp_path):
     spec = compile_profile("kubeflow", "cpu", tmp_path).pipeline_spec
-    assert _beam_args(spec, "AudioExampleGen") == ["--direct_num_workers=0", "--direct_running_mode=multi_processing"]
+    assert _beam_args(spec, "AudioExampleGen") == [
+        "--direct_num_workers=0",
+        "--direct_running_mode=multi_processing",
+        DIRECT_RUNNER_DEPENDENCY_FLAG,  # no TFX sdist built per component: the image has TFX
+    ]
 
 
 def test_dataflow_switch_moves_the_beam_steps_to_dataflow(tmp_path):
