@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import multiprocessing
 import os
 import re
@@ -191,6 +192,129 @@ def test_synthesized_audio_is_bounded_and_loudness_normalised():
     # a common-ish loudness with jitter: loudness alone must not give the genre away
     assert max(levels) - min(levels) < 12
     assert all(-24 < lv < -10 for lv in levels)
+
+
+# --- audio formats and copies -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lossless(tmp_path_factory) -> dict[str, dd.DemoSummary]:
+    """The TINY dataset as FLAC and as WAV, half of each genre's tracks per split copies of the other half."""
+    base = tmp_path_factory.mktemp("lossless")
+    return {
+        fmt: dd.generate_demo_dataset(
+            DemoDataConfig(**{**TINY, "tracks_per_genre": 6, "audio_format": fmt, "unique_fraction": 0.5}),
+            GENRES,
+            str(base / fmt),
+            progress=False,
+        )
+        for fmt in ("flac", "wav")
+    }
+
+
+def test_lossless_formats_layout_bit_rate_and_samples(lossless):
+    flac, wav = lossless["flac"], lossless["wav"]
+    assert dd.demo_track_path(2, "flac") == "fma_small/000/000002.flac"
+    files = {fmt: audio_files(summary.root) for fmt, summary in lossless.items()}
+    assert [f[: -len(".flac")] for f in files["flac"]] == [f[: -len(".wav")] for f in files["wav"]]
+    for fmt, summary in lossless.items():
+        df = read_tracks(summary.root)
+        assert files[fmt] == sorted(dd.demo_track_path(t, fmt) for t in df.index)
+        assert all(re.fullmatch(rf"fma_small/(\d{{3}})/\1\d{{3}}\.{fmt}", f) for f in files[fmt])
+        sizes = {t: (Path(summary.root) / dd.demo_track_path(t, fmt)).stat().st_size for t in df.index}
+        assert summary.audio_bytes == sum(sizes.values())
+        # bit_rate: the file's mean bit rate, as FMA's column is for its MP3s
+        for t, rate in df["track", "bit_rate"].items():
+            assert abs(rate - sizes[t] * 8 / TINY["clip_seconds"]) <= 500, (fmt, t)
+        marker = json.loads((Path(summary.root) / dd_dataset.MARKER_FILE).read_text())
+        assert marker["audio_bytes"] == summary.audio_bytes and marker["seconds"] >= 0
+        assert marker["synthesized_tracks"] == len(GENRES) * (2 + 1 + 1)  # half of 4 training, 1 validation, 1 test
+    # 16-bit stereo PCM at 44.1 kHz: 1411 kbit/s plus the header
+    assert set(read_tracks(wav.root)["track", "bit_rate"]) == {1411000}
+    assert (read_tracks(flac.root)["track", "bit_rate"] < 1411000).all()
+    for rel in files["flac"][:6]:
+        info = sf.info(str(Path(flac.root) / rel))
+        assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_16", 44100, 2)
+        a, _ = sf.read(str(Path(flac.root) / rel), dtype="int16")
+        b, _ = sf.read(str(Path(wav.root) / (rel[: -len(".flac")] + ".wav")), dtype="int16")
+        # both lossless 16-bit: the same samples, but for libsndfile's float-to-int rounding (FLAC and WAV differ)
+        assert np.abs(a.astype(np.int32) - b).max() <= 1
+
+
+def test_copies_are_shifted_regained_clips_within_genre_and_split(lossless):
+    demo = DemoDataConfig(**{**TINY, "tracks_per_genre": 6, "unique_fraction": 0.5})
+    tracks = {t.track_id: t for t in dd.plan_demo_tracks(demo, GENRES)}
+    copies = dd.plan_copies(list(tracks.values()), demo.unique_fraction)
+    assert len(copies) == len(GENRES) * 2  # training: 4 -> 2 synthesized; validation 1 and test 1: none copied
+    assert not set(copies) & set(copies.values())  # a copy's source is a synthesized track
+    for tid, source in copies.items():
+        assert (tracks[tid].genre, tracks[tid].split) == (tracks[source].genre, tracks[source].split)
+    root = Path(lossless["wav"].root)
+    tid, source = next(iter(copies.items()))
+    copy, _ = sf.read(str(root / dd.demo_track_path(tid, "wav")), dtype="float32")
+    original, _ = sf.read(str(root / dd.demo_track_path(source, "wav")), dtype="float32")
+    t = tracks[source]
+    rendered = dd.synthesize_track(
+        t.genre, seed=0, artist_id=t.artist_id, track_id=source, sample_rate=44100, clip_seconds=TINY["clip_seconds"]
+    )
+    assert np.abs(original - rendered).max() < 2e-4  # 16-bit quantization only
+    assert np.abs(copy - dd.copy_clip(rendered, 0, tid)).max() < 2e-4
+    assert not np.allclose(copy, original, atol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "per_genre,fraction,synthesized",
+    [(100, 1.0, 100), (100, 0.25, 20 + 3 + 3), (100, 0.1, 8 + 1 + 1), (20, 0.5, 8 + 1 + 1), (3, 0.01, 3)],
+)
+def test_plan_copies_keeps_a_share_of_each_genre_and_split(per_genre, fraction, synthesized):
+    demo = DemoDataConfig(tracks_per_genre=per_genre, tracks_per_artist=3, seed=1)
+    tracks = dd.plan_demo_tracks(demo, GENRES)
+    copies = dd.plan_copies(tracks, fraction)
+    by_id = {t.track_id: t for t in tracks}
+    kept = [t for t in tracks if t.track_id not in copies]
+    assert len(kept) == synthesized * len(GENRES)
+    for genre in GENRES:
+        for split in dd.SPLITS:
+            group = [t for t in tracks if (t.genre, t.split) == (genre, split)]
+            pool = [t for t in group if t.track_id not in copies]
+            # the synthesized share spans as many artists as it can
+            assert len({t.artist_id for t in pool}) == min(len(pool), len({t.artist_id for t in group}))
+            uses = [sum(copies.get(t.track_id) == p.track_id for t in group) for p in pool]
+            assert max(uses) - min(uses) <= 1  # copies spread evenly over the pool
+    assert all(by_id[s].track_id not in copies for s in copies.values())
+
+
+def test_format_and_fraction_are_part_of_the_fingerprint_but_old_markers_still_match(tmp_path):
+    root = str(tmp_path / "demo")
+    demo = DemoDataConfig(**TINY)
+    dd.ensure_demo_dataset(demo, GENRES, root, progress=False)
+    assert not dd.is_demo_dataset_current(DemoDataConfig(**{**TINY, "audio_format": "flac"}), GENRES, root)
+    assert not dd.is_demo_dataset_current(DemoDataConfig(**{**TINY, "unique_fraction": 0.5}), GENRES, root)
+    # a marker written before audio_format and unique_fraction existed describes MP3s, all synthesized
+    marker_path = Path(root) / dd_dataset.MARKER_FILE
+    marker = json.loads(marker_path.read_text())
+    for key in ("audio_format", "unique_fraction", "audio_bytes", "seconds", "synthesized_tracks"):
+        del marker[key]
+    marker_path.write_text(json.dumps(marker))
+    again = dd.ensure_demo_dataset(demo, GENRES, root, progress=False)
+    assert not again.generated and again.audio_bytes is None
+    flac = dd.ensure_demo_dataset(DemoDataConfig(**{**TINY, "audio_format": "flac"}), GENRES, root, progress=False)
+    assert flac.generated
+    assert all(f.endswith(".flac") for f in audio_files(root))  # the MP3s were replaced, none left over
+    assert not dd.ensure_demo_dataset(
+        DemoDataConfig(**{**TINY, "audio_format": "flac"}), GENRES, root, progress=False
+    ).generated
+
+
+def test_fma_reader_takes_the_lossless_layout(lossless):
+    from components.audio_example_gen.settings import SplitConfig
+    from components.audio_example_gen.sources import list_fma
+
+    summary = lossless["flac"]
+    listing = list_fma(summary.audio_root, summary.metadata_dir, "small", GENRES, SplitConfig())
+    assert not listing.quarantined and not listing.ignored
+    assert len(listing.items) == summary.num_tracks
+    assert all(item.path.endswith(".flac") for item in listing.items)
 
 
 # --- determinism -------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ and FMA's metadata tables of them (tracks.csv, genres.csv)."""
 
 from __future__ import annotations
 
+import math
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,16 +81,17 @@ class DemoTrack:
     listens: int
     date_created: str
     date_released: str
+    audio_format: str = "mp3"  # the file's extension: demo.audio_format
 
     @property
     def relpath(self) -> str:
-        return demo_track_path(self.track_id)
+        return demo_track_path(self.track_id, self.audio_format)
 
 
-def demo_track_path(track_id: int) -> str:
-    """FMA's path of a track inside the dataset root: fma_small/000/000002.mp3."""
+def demo_track_path(track_id: int, audio_format: str = "mp3") -> str:
+    """FMA's path of a track inside the dataset root: fma_small/000/000002.mp3 (or .flac, .wav)."""
     tid = f"{track_id:06d}"
-    return f"fma_small/{tid[:3]}/{tid}.mp3"
+    return f"fma_small/{tid[:3]}/{tid}.{audio_format}"
 
 
 def _split_counts(n: int) -> dict[str, int]:
@@ -169,12 +172,40 @@ def plan_demo_tracks(demo: DemoDataConfig, genres: Sequence[str]) -> list[DemoTr
                         f"{created} {rng.integers(0, 24):02d}:{rng.integers(0, 60):02d}:{rng.integers(0, 60):02d}"
                     ),
                     date_released=f"{released} 00:00:00",
+                    audio_format=demo.audio_format,
                 )
             )
             track_id += int(rng.integers(1, 4))  # an album's tracks have near-consecutive ids
         track_id += int(rng.integers(5, 400))
     tracks.sort(key=lambda t: t.track_id)
     return tracks
+
+
+def plan_copies(tracks: Sequence[DemoTrack], unique_fraction: float) -> dict[int, int]:
+    """{track id: id of the synthesized track it is a copy of} for demo.unique_fraction < 1 (else empty).
+
+    In each genre and split, ceil(unique_fraction * n) tracks are synthesized: each artist's first track
+    before anyone's second, so the synthesized pool spans as many artists as it can. The others are copies of
+    the pool's tracks in turn. Copies stay within their genre and split, so no test clip copies a training clip.
+    """
+    if unique_fraction >= 1:
+        return {}
+    groups: dict[tuple[str, str], list[DemoTrack]] = defaultdict(list)
+    for t in tracks:
+        groups[t.genre, t.split].append(t)
+    copies = {}
+    for group in groups.values():
+        nth_of_artist: Counter = Counter()
+        keyed = []
+        for t in sorted(group, key=lambda t: t.track_id):
+            keyed.append((nth_of_artist[t.artist_id], t.track_id))
+            nth_of_artist[t.artist_id] += 1
+        ordered = [tid for _, tid in sorted(keyed)]
+        # round() first: 0.1 * 30 is 3.0000000000000004, which must give 3 tracks, not 4
+        unique = max(1, math.ceil(round(unique_fraction * len(ordered), 9)))
+        for k, tid in enumerate(ordered[unique:]):
+            copies[tid] = ordered[k % unique]
+    return copies
 
 
 def _tracks_frame(tracks: Sequence[DemoTrack], bit_rates: dict[int, int]) -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""Writing the dataset: generate_demo_dataset (a worker pool synthesizes and encodes the tracks),
-ensure_demo_dataset / is_demo_dataset_current (the marker file, a lock, atomic replacement of the root)."""
+"""Writing the dataset: generate_demo_dataset (a worker pool synthesizes and encodes the tracks; with
+demo.unique_fraction < 1 some tracks are shifted copies of others), ensure_demo_dataset /
+is_demo_dataset_current (the marker file, a lock, atomic replacement of the root)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
@@ -26,13 +29,20 @@ from pipeline.datasets.demo.catalog import (
     _check_genres,
     _genres_frame,
     _tracks_frame,
+    demo_track_path,
+    plan_copies,
     plan_demo_tracks,
 )
+from pipeline.datasets.demo.planning import _rng
 from pipeline.datasets.demo.synth import synthesize_track
 
 # Bump when the synthesis or the metadata changes: ensure_demo_dataset then regenerates old datasets.
 GENERATOR_VERSION = 1
 MARKER_FILE = "demo_config.json"
+# demo.audio_format -> soundfile's (format, subtype). FLAC and WAV: 16-bit PCM, like a CD.
+AUDIO_FORMATS = {"mp3": ("MP3", None), "flac": ("FLAC", "PCM_16"), "wav": ("WAV", "PCM_16")}
+# What a marker written before a fingerprint key existed had (the content it describes is unchanged).
+_FINGERPRINT_DEFAULTS = {"audio_format": "mp3", "unique_fraction": 1.0}
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class DemoSummary:
     num_tracks: int
     counts: dict[str, dict[str, int]]  # genre -> split -> tracks
     generated: bool = False  # whether this call wrote the files (False: they were up to date)
+    audio_bytes: Optional[int] = None  # size of all audio files (None: a dataset from before it was recorded)
+    seconds: Optional[float] = None  # how long writing the dataset took, when it was written
 
     @property
     def audio_root(self) -> str:
@@ -71,6 +83,8 @@ def _fingerprint(demo: DemoDataConfig, genres: Sequence[str]) -> dict:
         "sample_rate": demo.sample_rate,
         "seed": demo.seed,
         "tracks_per_artist": demo.tracks_per_artist,
+        "audio_format": demo.audio_format,
+        "unique_fraction": float(demo.unique_fraction),
     }
 
 
@@ -90,9 +104,30 @@ class _Job:
     seed: int
     sample_rate: int
     clip_seconds: float
+    audio_format: str = "mp3"
+    copies: tuple[tuple[int, str], ...] = ()  # (track id, path) of the tracks that copy this one
 
 
-def _write_track(job: _Job) -> tuple[int, int]:
+def copy_clip(audio: np.ndarray, seed: int, track_id: int) -> np.ndarray:
+    """Track track_id's audio made from another track's: circularly shifted by 10-90 % of its length, with
+    a gain of -3..+3 dB (clipped to [-1, 1]). Its segments then differ from the original's in content and
+    level; deterministic in (seed, track_id)."""
+    rng = _rng(seed, 5, track_id)
+    n = len(audio)
+    shift = int(rng.integers(n // 10, n - n // 10)) if n >= 10 else 0
+    gain = np.float32(10 ** (rng.uniform(-3.0, 3.0) / 20))
+    return np.clip(np.roll(audio, shift, axis=0) * gain, -1.0, 1.0).astype(np.float32)
+
+
+def _encode(path: str, audio: np.ndarray, sample_rate: int, audio_format: str) -> int:
+    fmt, subtype = AUDIO_FORMATS[audio_format]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    sf.write(path, audio, sample_rate, format=fmt, subtype=subtype)
+    return os.path.getsize(path)
+
+
+def _write_track(job: _Job) -> list[tuple[int, int]]:
+    """Synthesize one track, write it and its copies: [(track id, file size)]."""
     audio = synthesize_track(
         job.genre,
         seed=job.seed,
@@ -101,9 +136,11 @@ def _write_track(job: _Job) -> tuple[int, int]:
         sample_rate=job.sample_rate,
         clip_seconds=job.clip_seconds,
     )
-    os.makedirs(os.path.dirname(job.path), exist_ok=True)
-    sf.write(job.path, audio, job.sample_rate, format="MP3")
-    return job.track_id, os.path.getsize(job.path)
+    sizes = [(job.track_id, _encode(job.path, audio, job.sample_rate, job.audio_format))]
+    for track_id, path in job.copies:
+        copy = copy_clip(audio, job.seed, track_id)
+        sizes.append((track_id, _encode(path, copy, job.sample_rate, job.audio_format)))
+    return sizes
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -117,21 +154,21 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> dict[int, int]:
     sizes: dict[int, int] = {}
-    bar = tqdm(total=len(jobs), desc="demo dataset", unit="track", disable=not progress)
+    bar = tqdm(total=sum(1 + len(j.copies) for j in jobs), desc="demo dataset", unit="track", disable=not progress)
     try:
         if workers <= 1:
             for job in jobs:
-                tid, size = _write_track(job)
-                sizes[tid] = size
-                bar.update()
+                written = _write_track(job)
+                sizes.update(written)
+                bar.update(len(written))
         else:
             pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
             try:
                 futures = [pool.submit(_write_track, job) for job in jobs]
                 for fut in as_completed(futures):
-                    tid, size = fut.result()
-                    sizes[tid] = size
-                    bar.update()
+                    written = fut.result()
+                    sizes.update(written)
+                    bar.update(len(written))
             finally:  # on an error or Ctrl-C, do not wait for the tracks not started yet
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
@@ -184,14 +221,19 @@ def generate_demo_dataset(
 
     root: where to write; default demo.root, relative paths against the project root.
     """
+    started = time.monotonic()
     genres = _check_genres(genres)
     out = _resolve_root(demo, root)
     tracks = plan_demo_tracks(demo, genres)
+    copies = plan_copies(tracks, demo.unique_fraction)
     _check_replaceable(out)  # before spending minutes on the audio
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         (tmp / "fma_metadata").mkdir(parents=True)
+        copied_by: dict[int, list[tuple[int, str]]] = {}
+        for tid, source in copies.items():
+            copied_by.setdefault(source, []).append((tid, str(tmp / demo_track_path(tid, demo.audio_format))))
         jobs = [
             _Job(
                 t.track_id,
@@ -201,23 +243,44 @@ def generate_demo_dataset(
                 demo.seed,
                 demo.sample_rate,
                 float(demo.clip_seconds),
+                demo.audio_format,
+                tuple(copied_by.get(t.track_id, ())),
             )
             for t in tracks
+            if t.track_id not in copies
         ]
         workers = demo.workers or os.cpu_count() or 1
         sizes = _run_jobs(jobs, min(workers, len(jobs)), progress)
-        # FMA's bit_rate column, from what the encoder actually wrote (rounded to kbit/s).
+        # FMA's bit_rate column (for MP3s, the encoder's bit rate): the file's mean bit rate, whatever its
+        # format (16-bit stereo WAV at 44.1 kHz: 1411 kbit/s), rounded to kbit/s.
         bit_rates = {tid: int(round(size * 8 / demo.clip_seconds / 1000)) * 1000 for tid, size in sizes.items()}
         _tracks_frame(tracks, bit_rates).to_csv(tmp / "fma_metadata" / "tracks.csv")
         _genres_frame(tracks, genres).to_csv(tmp / "fma_metadata" / "genres.csv")
         counts = _counts(tracks, genres)
-        marker = {**_fingerprint(demo, genres), "root": str(out), "num_tracks": len(tracks), "counts": counts}
+        audio_bytes = sum(sizes.values())
+        seconds = round(time.monotonic() - started, 1)
+        marker = {
+            **_fingerprint(demo, genres),
+            "root": str(out),
+            "num_tracks": len(tracks),
+            "synthesized_tracks": len(jobs),
+            "counts": counts,
+            "audio_bytes": audio_bytes,
+            "seconds": seconds,
+        }
         (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return DemoSummary(root=str(out), num_tracks=len(tracks), counts=counts, generated=True)
+    return DemoSummary(
+        root=str(out),
+        num_tracks=len(tracks),
+        counts=counts,
+        generated=True,
+        audio_bytes=audio_bytes,
+        seconds=seconds,
+    )
 
 
 def _current_summary(demo: DemoDataConfig, genres: Sequence[str], out: Path) -> Optional[DemoSummary]:
@@ -229,12 +292,19 @@ def _current_summary(demo: DemoDataConfig, genres: Sequence[str], out: Path) -> 
     except (OSError, ValueError):
         return None
     want = _fingerprint(demo, genres)
-    if any(marker.get(k) != v for k, v in want.items()):
+    if any(marker.get(k, _FINGERPRINT_DEFAULTS.get(k)) != v for k, v in want.items()):
         return None
     tracks = plan_demo_tracks(demo, genres)
     if not all((out / t.relpath).is_file() for t in tracks):
         return None
-    return DemoSummary(root=str(out), num_tracks=len(tracks), counts=_counts(tracks, genres), generated=False)
+    return DemoSummary(
+        root=str(out),
+        num_tracks=len(tracks),
+        counts=_counts(tracks, genres),
+        generated=False,
+        audio_bytes=marker.get("audio_bytes"),
+        seconds=marker.get("seconds"),
+    )
 
 
 def is_demo_dataset_current(demo: DemoDataConfig, genres: Sequence[str], root: Optional[str] = None) -> bool:
