@@ -24,7 +24,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 .PHONY: help venv lock demo-data run-local outputs report predict test test-fast bench bench-families bench-musicnn-layers bench-ingest bench-transform bench-input \
-	bench-train-step bench-ledger bench-predict-memory download-fma clean clean-runs lint format
+	bench-train-step bench-ledger bench-scale bench-predict-memory bench-baselines download-fma clean clean-runs lint format
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -117,8 +117,14 @@ bench-musicnn-layers: $(STAMP) ## which musicnn layer: logistic regression on ea
 bench-ledger: $(STAMP) ## the whole pipeline on 800 demo clips (8,000 segments), the example ledger checked per stage
 	$(BIN)/python -m benchmarks.bench_ledger $(CONFIG_ARGS) $(BENCH_ARGS)
 
+bench-scale: $(STAMP) ## the whole pipeline at 400 and 1,600 demo clips: per component wall, CPU, peak RSS, bytes; cost slopes
+	$(BIN)/python -m benchmarks.bench_scale $(CONFIG_ARGS) $(BENCH_ARGS)
+
 bench-predict-memory: $(STAMP) ## peak RSS of genre-predict on a 30 s file against 2 h WAV and FLAC files (goal: <= 1.2x)
 	$(BIN)/python -m benchmarks.bench_predict_memory $(CONFIG_ARGS) $(BENCH_ARGS)
+
+bench-baselines: $(STAMP) ## fit and scoring time of each sklearn baseline at 8,000 and 64,000 train rows: cost slopes
+	$(BIN)/python -m benchmarks.bench_baselines $(BENCH_ARGS)
 
 # Not in CI (tens of minutes): see docs/development.md#mutation-testing. MUTANTS="a b" runs only those.
 MUTANTS ?=

@@ -916,3 +916,15 @@ def test_a_failing_report_is_recorded_never_raised_and_the_run_summary_says_so(r
     assert artifact.get_int_custom_property("ok") == 0
     text = summary.text(collect(run["config"], {**run["outputs"], "RunReporter.report": uri}))
     assert f"Report artifact: FAILED (OSError: [Errno 28] No space left on device); see {uri}" in text
+
+
+def test_the_transform_section_says_what_each_example_stores():
+    from components.run_reporter.collect import stored_description
+
+    summary = {"engineered_features": 518, "engineered_preset": "fma"}
+    stored = {"musicnn_embedding": "all", "engineered_features": "all", "audio_pcm16": ["test"]}
+    assert stored_description({**summary, "stored_features": stored}) == (
+        "stored per example: musicnn embedding, 518 engineered features (fma), waveform (in test only)"
+    )
+    # a summary written before only what is read was stored
+    assert stored_description(summary) == "stored per example: waveform, log-mel, image, 518 engineered features (fma)"

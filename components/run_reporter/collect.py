@@ -179,12 +179,31 @@ def transform_summary(outputs: dict) -> dict:
         splits=[{"split": s, **per[s]} for s in splits],
         counts=summary.get("counts", {}),
         quarantined_by_reason=summary.get("quarantined_by_reason", {}),
-        engineered=f"{summary.get('engineered_features', '?')} engineered features "
-        f"({summary.get('engineered_preset', '?')})",
+        stored=stored_description(summary),
         quarantine=quarantine[:QUARANTINE_ROWS],
         quarantine_total=len(quarantine),
         quarantine_path=os.path.join(uri, QUARANTINE_FILE),
     )
+
+
+def stored_description(summary: dict) -> str:
+    """What each transformed example carries, from SpectrogramTransform's summary.json ("stored_features";
+    older summaries stored everything and recorded only the engineered preset)."""
+    engineered = f"{summary.get('engineered_features', '?')} engineered features ({summary.get('engineered_preset')})"
+    stored = summary.get("stored_features")
+    if stored is None:
+        return f"stored per example: waveform, log-mel, image, {engineered}"
+    names = {
+        "musicnn_embedding": "musicnn embedding",
+        "log_mel": "log-mel",
+        "mel_image": "image",
+        "engineered_features": engineered,
+        "audio_pcm16": "waveform",
+    }
+    parts = [
+        names.get(n, n) + ("" if where == "all" else f" (in {', '.join(where)} only)") for n, where in stored.items()
+    ]
+    return "stored per example: " + ", ".join(parts)
 
 
 def quarantine_files(outputs: dict) -> dict[str, str]:
@@ -376,11 +395,16 @@ def baselines(settings: ReportSettings, outputs: dict) -> dict:
         detail = read_json(os.path.join(uri, algorithm, METRICS_FILE)) or {}
         test = detail.get("test") or {}
         scores = {split: _baseline_scores(result, detail, split) for split in ("eval", "test")}
+        # The SVM past baselines.svm_exact_max_examples is an approximation: "RBF via Nyström, 1,000 components".
+        approximation = result.get("approximation")
         models.append(
             {
                 "algorithm": algorithm,
-                "name": ALGORITHM_NAMES.get(algorithm, algorithm) + on,
+                "name": ALGORITHM_NAMES.get(algorithm, algorithm)
+                + (f" ({approximation})" if approximation else "")
+                + on,
                 "on": on,
+                "approximation": approximation,
                 **scores["test"],
                 **{f"eval_{key}": value for key, value in scores["eval"].items()},
                 "examples": test.get("examples"),

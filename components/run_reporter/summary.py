@@ -67,7 +67,7 @@ def data(report: dict) -> list[str]:
             f"{counts['quarantined']} quarantined"
             + (f" {transform['quarantined_by_reason']}" if counts["quarantined"] else "")
             + "; "
-            f"{transform['engineered']}"
+            f"{transform['stored']}"
         )
         lines.append(
             f"Transformed:     {transform['uri']}  (quarantine: {os.path.basename(transform['quarantine_path'])})"
@@ -104,7 +104,10 @@ def models(report: dict) -> list[str]:
     if baselines["available"]:
         for m in baselines["models"]:
             best = " (best baseline)" if m["best"] else ""
-            rows.append((f"sklearn {m['algorithm']}{m['on']}{best}", _scores(m, "eval") + _scores(m, "test")))
+            approximation = f" ({m['approximation']})" if m.get("approximation") else ""
+            rows.append(
+                (f"sklearn {m['algorithm']}{approximation}{m['on']}{best}", _scores(m, "eval") + _scores(m, "test"))
+            )
     if not rows:
         return []
     width = max(len(row[0]) for row in rows) + 2

@@ -25,6 +25,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from components.sklearn_baseline_trainer import kernel_approximation
+from components.sklearn_baseline_trainer.kernel_approximation import NystroemSVC
 from components.sklearn_baseline_trainer.settings import BaselinesConfig
 
 SCALER_STEP, PCA_STEP, CLASSIFIER_STEP = "scale", "pca", "classifier"
@@ -95,13 +97,85 @@ def pca_step(pca_components: Optional[float], seed: int) -> Optional[PCA]:
     )
 
 
-def build_pipeline(algorithm: str, baselines: BaselinesConfig) -> Pipeline:
+def build_pipeline(algorithm: str, baselines: BaselinesConfig, train_examples: Optional[int] = None) -> Pipeline:
+    """The pipeline of `algorithm`; for the SVM on more than `baselines.svm_exact_max_examples` train
+    examples, its near-linear approximation (`kernel_approximation.NystroemSVC`) in place of `SVC`."""
     steps: list[tuple[str, BaseEstimator]] = [(SCALER_STEP, StandardScaler())]
     pca = pca_step(baselines.pca_components, baselines.seed)
     if pca is not None:
         steps.append((PCA_STEP, pca))
-    steps.append((CLASSIFIER_STEP, make_estimator(algorithm, baselines.hyperparameters.get(algorithm), baselines.seed)))
+    classifier = make_estimator(algorithm, baselines.hyperparameters.get(algorithm), baselines.seed)
+    if svm_approximated(algorithm, baselines, train_examples):
+        classifier = kernel_approximation.from_svc(classifier, baselines.svm_nystroem_components)
+        _check_values(algorithm, classifier, "baselines.hyperparameters")  # e.g. kernel="precomputed"
+    steps.append((CLASSIFIER_STEP, classifier))
     return Pipeline(steps)
+
+
+def svm_approximated(algorithm: str, baselines: BaselinesConfig, train_examples: Optional[int]) -> bool:
+    """Whether `algorithm` on `train_examples` is the approximate SVM (None: not known yet, the exact one)."""
+    return algorithm == "svm" and train_examples is not None and train_examples > baselines.svm_exact_max_examples
+
+
+def knn_sampled(algorithm: str, baselines: BaselinesConfig, train_examples: Optional[int]) -> bool:
+    """Whether `algorithm` on `train_examples` is kNN on a sample of them (baselines.knn_max_neighbour_examples)."""
+    return algorithm == "knn" and train_examples is not None and train_examples > baselines.knn_max_neighbour_examples
+
+
+def neighbour_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified random sample of `size` of the examples (plain random when a genre has
+    too few examples to stratify)."""
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(labels))
+    try:
+        sample, _ = train_test_split(indices, train_size=size, stratify=labels, random_state=seed)
+    except ValueError:
+        sample, _ = train_test_split(indices, train_size=size, random_state=seed)
+    return np.sort(sample)
+
+
+def describe(algorithm: str, baselines: BaselinesConfig, train_examples: int) -> tuple[str, Optional[dict]]:
+    """(variant, approximation): the model actually trained, in words, and the approximation's details
+    (None for an exact model). E.g. "svm (RBF via Nyström, 1,000 components: 64,000 training examples >
+    baselines.svm_exact_max_examples=10,000)"."""
+    if knn_sampled(algorithm, baselines, train_examples):
+        cap = baselines.knn_max_neighbour_examples
+        text = f"{cap:,} of {train_examples:,} examples as neighbours"
+        approximation = {
+            "label": text,
+            "method": "a stratified random sample of the train split as the reference set",
+            "train_examples": train_examples,
+            "knn_max_neighbour_examples": cap,
+        }
+        return f"knn ({text}: > baselines.knn_max_neighbour_examples={cap:,})", approximation
+    if algorithm != "svm":
+        return algorithm, None
+    limit = baselines.svm_exact_max_examples
+    if not svm_approximated(algorithm, baselines, train_examples):
+        return (
+            f"svm (exact SVC: {train_examples:,} training examples <= baselines.svm_exact_max_examples={limit:,})",
+            None,
+        )
+    kernel = build_pipeline(algorithm, baselines, train_examples).named_steps[CLASSIFIER_STEP].kernel
+    components = 0 if kernel == "linear" else min(baselines.svm_nystroem_components, train_examples)
+    text = kernel_approximation.label(kernel, components)
+    approximation = {
+        "label": text,
+        "method": (
+            "linear SVM (SGDClassifier, hinge loss, alpha = 1 / (C * n))"
+            if kernel == "linear"
+            else "Nystroem kernel features, then a linear SVM (SGDClassifier, hinge loss, alpha = 1 / (C * n))"
+        ),
+        "kernel": kernel,
+        "n_components": components,
+        "train_examples": train_examples,
+        "svm_exact_max_examples": limit,
+    }
+    return (
+        f"svm ({text}: {train_examples:,} training examples > baselines.svm_exact_max_examples={limit:,})",
+        approximation,
+    )
 
 
 def param_grid(algorithm: str, baselines: BaselinesConfig) -> dict[str, list[Any]]:
@@ -139,16 +213,29 @@ class FittedBaseline:
     estimator: Pipeline
     fit_seconds: float
     grid_search: Optional[dict]  # None when no search ran
+    variant: str = ""  # the model trained, in words (describe())
+    approximation: Optional[dict] = None  # None: the exact model
 
 
 def fit_baseline(
     algorithm: str, baselines: BaselinesConfig, features: np.ndarray, labels: np.ndarray, groups: np.ndarray
 ) -> FittedBaseline:
-    """Fits the pipeline on the train split; with grid search, GroupKFold over `groups` then a refit."""
-    pipeline = build_pipeline(algorithm, baselines)
+    """Fits the pipeline on the train split; with grid search, GroupKFold over `groups` then a refit.
+
+    The SVM past `baselines.svm_exact_max_examples` train examples is the approximate one, in every fold
+    too (the choice follows the train split's size, so the search tunes the model that is refitted)."""
+    pipeline = build_pipeline(algorithm, baselines, len(features))
+    variant, approximation = describe(algorithm, baselines, len(features))
+    if knn_sampled(algorithm, baselines, len(features)):
+        kept = neighbour_sample(labels, baselines.knn_max_neighbour_examples, baselines.seed)
+        features, labels, groups = features[kept], labels[kept], groups[kept]
     _check_pca_fits(baselines.pca_components, features.shape)
+    if approximation is not None:
+        _log_unmatched_svc_parameters(baselines)
     started = time.monotonic()
     grid = param_grid(algorithm, baselines) if baselines.grid_search else {}
+    if grid and approximation is not None:
+        _check_grid_applies(pipeline.named_steps[CLASSIFIER_STEP], grid, variant)
     if baselines.grid_search and not grid:
         _log.warning(
             "SklearnBaselineTrainer: grid_search is on but baselines.param_grids has no grid for %s; "
@@ -157,7 +244,7 @@ def fit_baseline(
         )
     if not grid:
         pipeline.fit(features, labels)
-        return FittedBaseline(algorithm, pipeline, time.monotonic() - started, None)
+        return FittedBaseline(algorithm, pipeline, time.monotonic() - started, None, variant, approximation)
 
     distinct_groups = len(np.unique(groups))
     if distinct_groups < baselines.cv_folds:
@@ -194,7 +281,34 @@ def fit_baseline(
             for params, mean, std in zip(results["params"], results["mean_test_score"], results["std_test_score"])
         ],
     }
-    return FittedBaseline(algorithm, search.best_estimator_, time.monotonic() - started, summary)
+    return FittedBaseline(
+        algorithm, search.best_estimator_, time.monotonic() - started, summary, variant, approximation
+    )
+
+
+def _log_unmatched_svc_parameters(baselines: BaselinesConfig) -> None:
+    ignored = sorted(set(baselines.hyperparameters.get("svm") or {}) - set(kernel_approximation.SHARED_PARAMS))
+    if ignored:
+        _log.warning(
+            "SklearnBaselineTrainer: baselines.hyperparameters.svm %s are settings of the exact SVC's solver, "
+            "with no counterpart in the approximation trained here: ignored",
+            ignored,
+        )
+
+
+def _check_grid_applies(classifier: NystroemSVC, grid: dict[str, list[Any]], variant: str) -> None:
+    valid = set(classifier.get_params(deep=False))
+    unknown = sorted(
+        name.removeprefix(f"{CLASSIFIER_STEP}__")
+        for name in grid
+        if name.removeprefix(f"{CLASSIFIER_STEP}__") not in valid
+    )
+    if unknown:
+        raise ValueError(
+            f"baselines.param_grids.svm: {unknown} are settings of the exact SVC's solver, which the SVM "
+            f"trained here does not have: {variant}. Grid over {sorted(kernel_approximation.SHARED_PARAMS)} "
+            "only, or raise baselines.svm_exact_max_examples"
+        )
 
 
 def _check_pca_fits(pca_components: Optional[float], shape: tuple[int, int]) -> None:

@@ -20,7 +20,7 @@ from tfx.types import artifact_utils
 from tfx.types.standard_component_specs import EXAMPLES_KEY, MODEL_KEY
 
 from components import ledger
-from components.sklearn_baseline_trainer import estimators
+from components.sklearn_baseline_trainer import cost_model, estimators
 from components.sklearn_baseline_trainer.dataset import SplitData, load_splits
 from components.sklearn_baseline_trainer.metrics import evaluate_split
 from components.sklearn_baseline_trainer.serialization import (
@@ -66,14 +66,23 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
     train = splits["train"]
     groups = estimators.cv_groups(train.artist_ids, train.track_ids)
     algorithms = settings.baselines.algorithms
+    scored = sum(len(splits[split]) for split in EVALUATED_SPLITS)
+    # The ETA: each algorithm's cost from cost_model (relative costs measured by `make bench-baselines`),
+    # scaled by the speed this run has shown so far: seconds taken / cost predicted for the algorithms done.
+    predicted = {
+        algorithm: cost_model.predicted_seconds(algorithm, settings.baselines, len(train), scored, len(names))
+        for algorithm in algorithms
+    }
+    started_all = time.monotonic()
     results = {}
     for number, algorithm in enumerate(algorithms, 1):
+        variant, _ = estimators.describe(algorithm, settings.baselines, len(train))
         _log.info(
-            "SklearnBaselineTrainer: fitting %s (%d/%d) on %d examples x %d %s features",
-            algorithm,
+            "SklearnBaselineTrainer: baseline %d/%d %s: fitting on %s examples x %d %s features",
             number,
             len(algorithms),
-            len(train),
+            variant,
+            f"{len(train):,}",
             len(names),
             feature_set,
         )
@@ -82,6 +91,8 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
         evaluated = {split: _evaluate(fitted.estimator, splits[split], settings.genres) for split in EVALUATED_SPLITS}
         metrics = {
             "algorithm": algorithm,
+            "variant": fitted.variant,
+            "approximation": fitted.approximation,
             "fit_seconds": round(fitted.fit_seconds, 3),
             "evaluate_seconds": round(time.monotonic() - started, 3),
             "train_examples": len(train),
@@ -91,11 +102,21 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
         save_baseline(model_dir, algorithm, fitted.estimator, _metadata(fitted, settings, names, train), metrics)
         results[algorithm] = metrics
         _log.info(
-            "SklearnBaselineTrainer: %s fitted in %.1f s, evaluated in %.1f s: eval accuracy %.4f, "
-            "test accuracy %.4f (macro-F1 %.4f / %.4f)",
+            "SklearnBaselineTrainer: baseline %d/%d %s fitted in %.1f s, scored eval+test in %.1f s; %s",
+            number,
+            len(algorithms),
             algorithm,
             metrics["fit_seconds"],
             metrics["evaluate_seconds"],
+            _eta(
+                time.monotonic() - started_all,
+                [predicted[a] for a in algorithms[:number]],
+                [predicted[a] for a in algorithms[number:]],
+            ),
+        )
+        _log.info(
+            "SklearnBaselineTrainer: %s: eval accuracy %.4f, test accuracy %.4f (macro-F1 %.4f / %.4f)",
+            algorithm,
             metrics["eval"]["accuracy"],
             metrics["test"]["accuracy"],
             metrics["eval"]["macro_f1"],
@@ -113,6 +134,28 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
         os.path.join(model_dir, SUMMARY_FILE),
     )
     return summary
+
+
+def _eta(elapsed: float, predicted_done: list[float], predicted_remaining: list[float]) -> str:
+    if not predicted_remaining:
+        return f"all {len(predicted_done)} algorithms done in {duration(elapsed)}"
+    eta = cost_model.eta_seconds(elapsed, sum(predicted_done), sum(predicted_remaining))
+    which = (
+        "the remaining algorithm"
+        if len(predicted_remaining) == 1
+        else f"the remaining {len(predicted_remaining)} algorithms"
+    )
+    return f"ETA for {which} ~{duration(eta)}"
+
+
+def duration(seconds: float) -> str:
+    """12 s, 3 min 05 s, 1 h 02 min."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def ledger_entries(examples_uri: str, read: dict[str, int], output: str = "") -> list[dict]:
@@ -143,6 +186,8 @@ def _metadata(
         "pca_components": settings.baselines.pca_components,
         "pca_components_fitted": int(pca.n_components_) if pca is not None else None,
         "configured_hyperparameters": settings.baselines.hyperparameters.get(fitted.algorithm, {}),
+        "variant": fitted.variant,
+        "approximation": fitted.approximation,
         "grid_search_best_params": (fitted.grid_search or {}).get("best_params"),
         "classifier": type(classifier).__name__,
         "classifier_params": {k: _jsonable(v) for k, v in classifier.get_params(deep=False).items()},
@@ -176,6 +221,9 @@ def summarise(
                     for split in EVALUATED_SPLITS
                     for key in ("accuracy", "macro_f1")
                 },
+                "variant": r["variant"],
+                # the approximation in a few words ("RBF via Nyström, 1,000 components"), None for an exact model
+                "approximation": (r["approximation"] or {}).get("label"),
                 "fit_seconds": r["fit_seconds"],
                 "grid_search_best_params": (r["grid_search"] or {}).get("best_params"),
                 "grid_search_best_cv_accuracy": (r["grid_search"] or {}).get("best_cv_accuracy"),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -307,3 +308,50 @@ def _assert_refused_before_fitting(tmp_path, examples, config, error, match: str
             {executor.BASELINE_CONFIG_KEY: component_settings.baseline_settings(config).model_dump_json()},
         )
     assert not os.path.exists(os.path.join(model.uri, "metrics.json"))
+
+
+# -- the SVM past baselines.svm_exact_max_examples, and progress -------------------------------------------
+def test_the_approximate_svm_is_recorded_and_progress_has_an_eta(tmp_path, caplog):
+    overrides = ["baselines.svm_exact_max_examples=50", "baselines.algorithms=[gaussian_nb, knn, svm]"]
+    with caplog.at_level("INFO", logger="components.sklearn_baseline_trainer"):
+        _, _, model = _run(tmp_path, overrides)  # 144 train examples
+    variant = "svm (RBF via Nyström, 144 components: 144 training examples > baselines.svm_exact_max_examples=50)"
+    metrics = _read(model, "svm", serialization.METRICS_FILE)
+    assert metrics["variant"] == variant
+    assert metrics["approximation"]["label"] == "RBF via Nyström, 144 components"
+    assert metrics["eval"]["accuracy"] >= 0.6 and metrics["test"]["accuracy"] >= 0.6  # chance is 1/8
+    summary = _read(model, "metrics.json")
+    assert summary["algorithms"]["svm"]["variant"] == variant
+    assert summary["algorithms"]["svm"]["approximation"] == "RBF via Nyström, 144 components"
+    assert summary["algorithms"]["knn"]["variant"] == "knn" and summary["algorithms"]["knn"]["approximation"] is None
+    assert summary["settings"]["baselines"]["svm_exact_max_examples"] == 50
+    metadata = _read(model, "svm", serialization.METADATA_FILE)
+    assert metadata["classifier"] == "NystroemSVC" and metadata["variant"] == variant
+    serialization.load_baseline(model.uri, "svm")  # the allowlist admits it
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert "SklearnBaselineTrainer: baseline 1/3 gaussian_nb: fitting on 144 examples x 12 engineered features" in lines
+    assert f"SklearnBaselineTrainer: baseline 3/3 {variant}: fitting on 144 examples x 12 engineered features" in lines
+    done = [line for line in lines if " fitted in " in line]
+    assert len(done) == 3
+    assert re.fullmatch(
+        r"SklearnBaselineTrainer: baseline 1/3 gaussian_nb fitted in \d+\.\d s, scored eval\+test in \d+\.\d s; "
+        r"ETA for the remaining 2 algorithms ~\d+ s",
+        done[0],
+    ), done[0]
+    assert re.search(r"baseline 2/3 knn fitted in .*; ETA for the remaining algorithm ~\d+ s$", done[1]), done[1]
+    assert re.search(r"baseline 3/3 svm fitted in .*; all 3 algorithms done in \d+ s$", done[2]), done[2]
+
+
+def test_the_exact_svm_is_recorded_as_exact(grid_run):
+    _, _, model = grid_run  # 144 train examples, the default threshold of 10,000
+    variant = "svm (exact SVC: 144 training examples <= baselines.svm_exact_max_examples=10,000)"
+    assert _read(model, "svm", serialization.METRICS_FILE)["variant"] == variant
+    assert _read(model, "metrics.json")["algorithms"]["svm"]["approximation"] is None
+
+
+def test_eta_uses_the_cost_model_scaled_by_the_speed_so_far():
+    # 10 s for algorithms predicted at 2 s: the remaining 6 s predicted take ~30 s.
+    assert executor._eta(10.0, [1.0, 1.0], [2.0, 4.0]) == "ETA for the remaining 2 algorithms ~30 s"
+    assert executor._eta(10.0, [1.0], [400.0]) == "ETA for the remaining algorithm ~1 h 06 min"
+    assert executor._eta(75.0, [1.0, 2.0], []) == "all 2 algorithms done in 1 min 15 s"

@@ -43,9 +43,14 @@ METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 
 # Types outside skops' defaults that these pipelines legitimately hold: the neighbour trees and distance
-# metrics of KNeighborsClassifier (for low-dimensional inputs, e.g. after PCA, or other metrics).
+# metrics of KNeighborsClassifier (for low-dimensional inputs, e.g. after PCA, or other metrics); the
+# approximate SVM past baselines.svm_exact_max_examples (our own class, built of scikit-learn estimators)
+# and, with probability=true, its Platt scaling's calibrators.
 TRUSTED_TYPES = frozenset(
     {
+        "components.sklearn_baseline_trainer.kernel_approximation.NystroemSVC",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
         "sklearn.neighbors._kd_tree.KDTree",
         "sklearn.neighbors._ball_tree.BallTree",
         "sklearn.metrics._dist_metrics.EuclideanDistance64",

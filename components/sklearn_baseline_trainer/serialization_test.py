@@ -114,3 +114,19 @@ def test_untrusted_type_in_a_file_with_matching_digest_is_refused_at_load(tmp_pa
     (folder / serialization.METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(UntrustedModelError, match=r"outside the allowlist: \[.*Sneaky'\]"):
         load_baseline(str(tmp_path), "logistic_regression")
+
+
+@pytest.mark.parametrize("probability", [False, True])
+def test_approximate_svm_round_trips_with_allowlisted_types_only(tmp_path, probability):
+    baselines = BaselinesConfig(
+        svm_exact_max_examples=10, svm_nystroem_components=20, hyperparameters={"svm": {"probability": probability}}
+    )
+    features, labels = _data()
+    fitted = _save(tmp_path, "svm", estimator=estimators.build_pipeline("svm", baselines, 60).fit(features, labels))
+    found = sio.get_untrusted_types(file=str(tmp_path / "svm" / serialization.MODEL_FILE))
+    assert "components.sklearn_baseline_trainer.kernel_approximation.NystroemSVC" in found
+    assert set(found) <= serialization.TRUSTED_TYPES
+    loaded, _ = load_baseline(str(tmp_path), "svm")
+    features, _ = _data(seed=1)
+    np.testing.assert_array_equal(loaded.predict(features), fitted.predict(features))
+    np.testing.assert_allclose(loaded.decision_function(features), fitted.decision_function(features))

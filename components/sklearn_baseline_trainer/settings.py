@@ -46,6 +46,27 @@ class BaselinesConfig(Section):
     param_grids: dict[str, dict[str, list[Any]]] = Field(default_factory=_default_param_grids)
     cv_folds: int = Field(3, ge=2)
     seed: int = 0
+    svm_exact_max_examples: int = Field(
+        10_000,
+        ge=0,
+        description=(
+            "The svm baseline is scikit-learn's exact kernel SVC (time quadratic to cubic in the examples) up "
+            "to this many train examples; above it, a near-linear approximation of the same kernel: Nystroem "
+            "features then a linear SVM (SGD, hinge loss). The model trained is recorded (`variant`)."
+        ),
+    )
+    svm_nystroem_components: int = Field(
+        1000, ge=1, description="Nystroem components (kernel features) of the approximate SVM; at most the examples."
+    )
+    knn_max_neighbour_examples: int = Field(
+        10_000,
+        ge=1,
+        description=(
+            "kNN compares every scored example with every reference example, so its cost grows with the square "
+            "of the data; above this many train examples, a stratified random sample (baselines.seed) of this "
+            "many is its reference set. The model trained is recorded (`variant`)."
+        ),
+    )
 
     @field_validator("hyperparameters", "param_grids")
     @classmethod
