@@ -169,6 +169,7 @@ def _whole_file_decode(data: bytes, rate: int) -> np.ndarray:
 )
 def test_block_wise_decode_equals_decoding_the_whole_file(fmt, rate, channels, monkeypatch):
     monkeypatch.setattr(audio, "BLOCK_FRAMES", 5000)  # many blocks, none aligned with anything
+    monkeypatch.setattr(audio, "DECODE_BLOCK_FRAMES", 5000)
     data = factories.encoded(4.0, rate, channels, fmt)
     clip = audio.decode(data, "x." + fmt.lower(), CONFIG)
     expected = _whole_file_decode(data, CONFIG.sample_rate)

@@ -36,9 +36,11 @@ from components.formats.examples import (  # noqa: F401  (re-exported: AudioExam
     STATISTICS_EXCLUDED,
     STATISTICS_FEATURES,
     TRACK_ID,
+    ExampleEncoder,
     decode_waveform,
     encode_example,
     feature_spec,
+    pcm16_array,
     to_pcm16,
 )
 
@@ -46,29 +48,28 @@ from components.formats.examples import (  # noqa: F401  (re-exported: AudioExam
 def build_examples(
     item: SourceItem, clip: DecodedClip, descriptors: ClipDescriptors, segments: list[np.ndarray], sample_rate: int
 ) -> list[bytes]:
-    """Serialized tf.Examples, one per segment."""
+    """Serialized tf.Examples, one per segment (each `encode_example` of its values: the features all
+    segments share are encoded once, and the waveform is copied once into its example)."""
     # Padding exists only when a clip shorter than one example became a single zero-padded example.
     padded = max(0, len(segments[0]) - len(clip.samples)) if len(segments) == 1 else 0
-    examples = []
-    for index, segment in enumerate(segments):
-        values = {
-            AUDIO: to_pcm16(segment),
-            AUDIO_NUM_SAMPLES: len(segment),
-            SAMPLE_RATE: sample_rate,
-            LABEL: item.label,
-            GENRE: item.genre.encode("utf-8"),
-            TRACK_ID: item.track_id,
-            ARTIST_ID: item.artist_id,
-            SEGMENT_INDEX: index,
-            NUM_SEGMENTS: len(segments),
-            SOURCE_PATH: item.relative_path.encode("utf-8", "backslashreplace"),
-            DURATION_SECONDS: descriptors.duration_seconds,
-            SOURCE_SAMPLE_RATE: clip.source_sample_rate,
-            SOURCE_CHANNELS: clip.source_channels,
-            SOURCE_FORMAT: clip.source_format.encode("utf-8"),
-            RMS_DBFS: descriptors.rms_dbfs,
-            SILENT_FRACTION: descriptors.silent_fraction,
-            PADDED_SECONDS: padded / float(sample_rate),
-        }
-        examples.append(encode_example(values))
-    return examples
+    shared = {
+        SAMPLE_RATE: sample_rate,
+        LABEL: item.label,
+        GENRE: item.genre.encode("utf-8"),
+        TRACK_ID: item.track_id,
+        ARTIST_ID: item.artist_id,
+        NUM_SEGMENTS: len(segments),
+        SOURCE_PATH: item.relative_path.encode("utf-8", "backslashreplace"),
+        DURATION_SECONDS: descriptors.duration_seconds,
+        SOURCE_SAMPLE_RATE: clip.source_sample_rate,
+        SOURCE_CHANNELS: clip.source_channels,
+        SOURCE_FORMAT: clip.source_format.encode("utf-8"),
+        RMS_DBFS: descriptors.rms_dbfs,
+        SILENT_FRACTION: descriptors.silent_fraction,
+        PADDED_SECONDS: padded / float(sample_rate),
+    }
+    encoder = ExampleEncoder(shared, (AUDIO, AUDIO_NUM_SAMPLES, SEGMENT_INDEX))
+    return [
+        encoder.encode({AUDIO: pcm16_array(segment), AUDIO_NUM_SAMPLES: len(segment), SEGMENT_INDEX: index})
+        for index, segment in enumerate(segments)
+    ]

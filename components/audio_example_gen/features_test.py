@@ -71,3 +71,59 @@ def test_worker_modules_do_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_to_pcm16_rounds_half_to_even_and_clips_like_the_reference_formula():
+    rng = np.random.default_rng(7)
+    halves = np.array([0.5, 1.5, -0.5, -2.5, 32766.5], np.float32) / np.float32(32767.0)
+    for samples in (rng.uniform(-2, 2, 4096).astype(np.float32), rng.normal(0, 1, 4096), halves):
+        reference = np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        assert to_pcm16(samples) == reference
+        assert features.pcm16_array(samples).tobytes() == reference
+
+
+@pytest.mark.parametrize("num_segments,padded", [(3, False), (1, True)])
+def test_build_examples_equals_encode_example_of_each_segment(num_segments, padded):
+    from components.audio_example_gen.audio import ClipDescriptors, DecodedClip
+    from components.audio_example_gen.sources import SourceItem
+
+    rng = np.random.default_rng(num_segments)
+    samples = rng.uniform(-1.1, 1.1, 1000 if padded else 3 * 1024 + 17).astype(np.float32)
+    segments = [np.pad(samples, (0, 24))] if padded else [samples[i * 1024 : (i + 1) * 1024] for i in range(3)]
+    item = SourceItem("/x/Folk/café.mp3", "Folk/café.mp3", 2**40 + 3, -1, "Folk", 4, "eval")
+    clip = DecodedClip(samples, "MP3", 44100, 2, "MPEG_LAYER_III")
+    descriptors = ClipDescriptors(29.98, -17.25, 0.125)
+    built = features.build_examples(item, clip, descriptors, segments, 22050)
+    assert len(built) == len(segments)
+    for index, (example, segment) in enumerate(zip(built, segments)):
+        assert example == features.encode_example(
+            {
+                features.AUDIO: to_pcm16(segment),
+                features.AUDIO_NUM_SAMPLES: len(segment),
+                features.SAMPLE_RATE: 22050,
+                features.LABEL: 4,
+                features.GENRE: b"Folk",
+                features.TRACK_ID: 2**40 + 3,
+                features.ARTIST_ID: -1,
+                features.SEGMENT_INDEX: index,
+                features.NUM_SEGMENTS: len(segments),
+                features.SOURCE_PATH: "Folk/café.mp3".encode(),
+                features.DURATION_SECONDS: 29.98,
+                features.SOURCE_SAMPLE_RATE: 44100,
+                features.SOURCE_CHANNELS: 2,
+                features.SOURCE_FORMAT: b"MP3",
+                features.RMS_DBFS: -17.25,
+                features.SILENT_FRACTION: 0.125,
+                features.PADDED_SECONDS: 24 / 22050 if padded else 0.0,
+            }
+        )
+        assert example == _reference(_parsed_values(example))  # and TensorFlow re-encodes it identically
+
+
+def _parsed_values(serialized: bytes) -> dict:
+    example = tf.train.Example.FromString(serialized)
+    values = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        values[name] = getattr(feature, kind).value[0]
+    return values

@@ -87,8 +87,15 @@ ENGINEERED_NAMES_FILE = "engineered_feature_names.json"  # ["chroma_cens/kurtosi
 # -- the waveform encoding ---------------------------------------------------------------------------------
 def to_pcm16(samples: np.ndarray) -> bytes:
     """float [-1, 1] -> little-endian int16 bytes (the waveform encoding of our Examples; see README)."""
-    clipped = np.clip(samples, -1.0, 1.0)
-    return (np.round(clipped * 32767.0)).astype("<i2").tobytes()
+    return pcm16_array(samples).tobytes()
+
+
+def pcm16_array(samples: np.ndarray) -> np.ndarray:
+    """to_pcm16's int16 samples as an array (its bytes are to_pcm16's): one float temporary, worked in place."""
+    scaled = np.clip(samples, -1.0, 1.0)  # a new array, so the in-place steps below never touch `samples`
+    scaled *= 32767.0  # same dtype and rounding as `clipped * 32767.0`
+    np.rint(scaled, out=scaled)  # np.round(x) with 0 decimals is np.rint (half to even)
+    return scaled.astype("<i2")
 
 
 def from_pcm16(data: bytes) -> np.ndarray:
@@ -147,3 +154,43 @@ def _feature(name: str, value) -> bytes:
 def encode_example(values: dict) -> bytes:
     """Serialize {raw feature name: scalar} as a tf.Example, in sorted key order like TensorFlow's own."""
     return length_delimited_field(1, b"".join(_feature(name, values[name]) for name in sorted(values)))
+
+
+def _header(number: int, length: int) -> bytes:
+    """The tag and length of a length-delimited field, without its payload."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
+def _feature_parts(name: str, value) -> list:
+    """`_feature(name, value)` as pieces whose concatenation is that entry: a bytes-like value (a bytes
+    feature, e.g. the waveform) is referenced, not copied into each of the nested fields around it."""
+    if name in INT_FEATURES or name in FLOAT_FEATURES:
+        return [_feature(name, value)]
+    payload = value if isinstance(value, bytes) else memoryview(value).cast("B")
+    size = len(payload)
+    bytes_list = _header(1, size)  # BytesList { value = 1 }
+    feature = _header(1, len(bytes_list) + size)  # Feature { bytes_list = 1 }
+    feature_size = len(feature) + len(bytes_list) + size
+    key = length_delimited_field(1, name.encode("utf-8"))
+    entry = key + _header(2, feature_size)
+    return [_header(1, len(entry) + feature_size), entry, feature, bytes_list, payload]
+
+
+class ExampleEncoder:
+    """`encode_example` for a series of examples that share most of their values (the segments of one
+    clip): the shared features are encoded once, and each example is joined in one copy of its waveform.
+    `encode(varying)` == `encode_example({**shared, **varying})`, byte for byte."""
+
+    def __init__(self, shared: dict, varying_names):
+        self._names = sorted({*shared, *varying_names})
+        self._shared = {name: _feature(name, value) for name, value in shared.items()}
+
+    def encode(self, varying: dict) -> bytes:
+        parts = []
+        for name in self._names:
+            if name in varying:
+                parts.extend(_feature_parts(name, varying[name]))
+            else:
+                parts.append(self._shared[name])
+        size = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+        return b"".join([_header(1, size), *parts])
