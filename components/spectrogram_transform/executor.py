@@ -9,6 +9,7 @@ AudioExampleGen's examples, every split must have files, and the first example m
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import os
@@ -269,32 +270,29 @@ def _build_graph(
     names: list[str],
     progress_dir: str,
 ) -> None:
-    splits = list(patterns)
-    keyed = [
-        pipeline
-        | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern, coder=beam.coders.BytesCoder())
-        | f"Key[{split}]" >> beam.Map(transform.keyed_by_split, split)
-        for split, pattern in patterns.items()
-    ]
-    inputs = keyed | "AllSplits" >> beam.Flatten()
-    results = (
-        inputs
-        # No Reshuffle: Beam spreads the input files over the workers (one GZIP file is read by one worker),
-        # and a shuffle of the waveforms would hold them all in the DirectRunner's memory (~10 GB for fma_small).
-        | "Batch" >> beam.BatchElements(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
-        | "Transform"
-        >> beam.ParDo(transform.TransformBatch(settings.model_dump_json(), featurizer_dir, progress_dir)).with_outputs(
-            transform.QUARANTINE_TAG, transform.CSV_TAG, main="examples"
-        )
-    )
-    by_split = results.examples | "BySplit" >> beam.Partition(transform.split_index, len(splits), splits)
-    csv_by_split = results[transform.CSV_TAG] | "CsvBySplit" >> beam.Partition(
-        transform.split_index, len(splits), splits
-    )
     header = transform.csv_header(names) if names else ""
-    for index, split in enumerate(splits):
+    counts, quarantined = [], []
+    # One chain per split, never a Flatten of the splits' examples: Beam's local runner materialises a
+    # Flatten of inputs from different stages in its own memory (fma_small's 80,000 waveforms, ~10 GB: the
+    # first 8,000-clip run was killed at 15 GB), where a chain from its read to its write streams. No
+    # Reshuffle either, for the same reason: Beam spreads each split's files over the workers.
+    for split, pattern in patterns.items():
+        inputs = (
+            pipeline
+            | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern, coder=beam.coders.BytesCoder())
+            | f"Key[{split}]" >> beam.Map(transform.keyed_by_split, split)
+        )
+        results = (
+            inputs
+            | f"Batch[{split}]"
+            >> beam.BatchElements(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
+            | f"Transform[{split}]"
+            >> beam.ParDo(
+                transform.TransformBatch(settings.model_dump_json(), featurizer_dir, progress_dir)
+            ).with_outputs(transform.QUARANTINE_TAG, transform.CSV_TAG, main="examples")
+        )
         _ = (
-            by_split[index]
+            results.examples
             | f"Serialized[{split}]" >> beam.Values()
             | f"Write[{split}]"
             >> beam.io.Write(
@@ -306,32 +304,41 @@ def _build_graph(
                 )
             )
         )
-        if not settings.engineered:
-            continue
-        _ = (
-            csv_by_split[index]
-            | f"CsvRows[{split}]" >> beam.Values()
-            | f"WriteCsv[{split}]"
-            >> beam.io.WriteToText(
-                os.path.join(output_uri, FEATURES_CSV.format(split=split)),
-                num_shards=1,
-                shard_name_template="",
-                header=header,
+        if settings.engineered:
+            _ = (
+                results[transform.CSV_TAG]
+                | f"CsvRows[{split}]" >> beam.Values()
+                | f"WriteCsv[{split}]"
+                >> beam.io.WriteToText(
+                    os.path.join(output_uri, FEATURES_CSV.format(split=split)),
+                    num_shards=1,
+                    shard_name_template="",
+                    header=header,
+                )
             )
-        )
+        # Counted per split, so only the counts (a few per split) and the quarantine records meet below.
+        for kind, pcoll, key in (
+            ("In", inputs, functools.partial(transform.tally_key, kind="examples_in")),
+            ("Out", results.examples, functools.partial(transform.tally_key, kind="examples_out")),
+            ("Quarantined", results[transform.QUARANTINE_TAG], transform.quarantine_tally_key),
+        ):
+            counts.append(
+                pcoll
+                | f"Count{kind}[{split}]" >> beam.Map(key)
+                | f"Tally{kind}[{split}]" >> beam.combiners.Count.PerElement()
+            )
+        quarantined.append(results[transform.QUARANTINE_TAG])
     _ = (
-        (
-            inputs | "CountIn" >> beam.Map(transform.tally_key, "examples_in"),
-            results.examples | "CountOut" >> beam.Map(transform.tally_key, "examples_out"),
-            results[transform.QUARANTINE_TAG] | "CountQuarantined" >> beam.Map(transform.quarantine_tally_key),
-        )
+        counts
         | "AllTallies" >> beam.Flatten()
-        | "Tally" >> beam.combiners.Count.PerElement()
         | "TallyJson" >> beam.Map(transform.tally_json)
         | "WriteTallies" >> beam.io.WriteToText(os.path.join(output_uri, _COUNTS), num_shards=1, shard_name_template="")
     )
-    _ = results[transform.QUARANTINE_TAG] | "WriteQuarantine" >> beam.io.WriteToText(
-        os.path.join(output_uri, _QUARANTINE_PARTS), num_shards=1, shard_name_template=""
+    _ = (
+        quarantined
+        | "AllQuarantined" >> beam.Flatten()
+        | "WriteQuarantine"
+        >> beam.io.WriteToText(os.path.join(output_uri, _QUARANTINE_PARTS), num_shards=1, shard_name_template="")
     )
 
 

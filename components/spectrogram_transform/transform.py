@@ -363,8 +363,3 @@ def quarantine_tally_key(record_json: str) -> tuple[str, str, str]:
 def tally_json(key_and_count: tuple[tuple[str, str, str], int]) -> str:
     key, count = key_and_count
     return json.dumps([*key, count])
-
-
-def split_index(keyed: tuple[str, object], _num_partitions: int, splits: list[str]) -> int:
-    """beam.Partition function; module-level so that unpickling it does not import the executor (TFX)."""
-    return splits.index(keyed[0])
