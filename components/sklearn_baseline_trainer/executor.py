@@ -20,6 +20,7 @@ from tfx.types import artifact_utils
 from tfx.types.standard_component_specs import EXAMPLES_KEY, MODEL_KEY
 
 from components import ledger
+from components.progress import format_duration
 from components.sklearn_baseline_trainer import cost_model, estimators
 from components.sklearn_baseline_trainer.dataset import SplitData, load_splits
 from components.sklearn_baseline_trainer.metrics import evaluate_split
@@ -138,24 +139,14 @@ def train_and_evaluate(examples, settings: BaselineSettings, model_dir: str) -> 
 
 def _eta(elapsed: float, predicted_done: list[float], predicted_remaining: list[float]) -> str:
     if not predicted_remaining:
-        return f"all {len(predicted_done)} algorithms done in {duration(elapsed)}"
+        return f"all {len(predicted_done)} algorithms done in {format_duration(elapsed)}"
     eta = cost_model.eta_seconds(elapsed, sum(predicted_done), sum(predicted_remaining))
     which = (
         "the remaining algorithm"
         if len(predicted_remaining) == 1
         else f"the remaining {len(predicted_remaining)} algorithms"
     )
-    return f"ETA for {which} ~{duration(eta)}"
-
-
-def duration(seconds: float) -> str:
-    """12 s, 3 min 05 s, 1 h 02 min."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"ETA for {which} ~{format_duration(eta)}"
 
 
 def ledger_entries(examples_uri: str, read: dict[str, int], output: str = "") -> list[dict]:
