@@ -62,8 +62,8 @@ class InputSpec:
 def input_spec(family: str, settings: SpectrogramSettings) -> InputSpec:
     if family not in FAMILY_FEATURE:
         raise ValueError(f"unknown model family {family!r}; choose from {sorted(FAMILY_FEATURE)}")
-    needed = {"cnn2d_mel": transformed.LOG_MEL, "mobilenetv2_transfer": transformed.MEL_IMAGE}.get(family)
-    if needed is not None and needed not in settings.spectra:
+    needed = FAMILY_FEATURE[family]
+    if needed in (transformed.LOG_MEL, transformed.MEL_IMAGE) and needed not in settings.spectra:
         raise ValueError(
             f"model family {family} reads {needed}, but the featurizer was exported without it (it computes "
             f"{list(settings.spectra)}): SpectrogramTransform stores what the pipeline configuration's "
