@@ -71,6 +71,7 @@ def test_image_uses_keras_2_installs_the_lock_and_boots_like_a_beam_worker():
     steps = instructions(DOCKERFILE)
     env = " ".join(a for kind, a in steps if kind == "ENV")
     assert re.search(r"(^|\s)TF_USE_LEGACY_KERAS=1(\s|$)", env)
+    assert re.search(r"(^|\s)TF_ENABLE_ONEDNN_OPTS=1(\s|$)", env)
     runs = [a for kind, a in steps if kind == "RUN"]
     assert any(
         shlex.split(r)[:6] == ["python", "-m", "pip", "install", "--no-deps", "-r"]
