@@ -11,7 +11,7 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 and friends; on an AVX2-only CPU
 # it falls back to Eigen's convolutions, which make the transform's musicnn embedding ~2x slower and fault in
-# ~27 MB of fresh pages per example (make bench-transform, SpectrogramTransform on 1,600 examples: 400 -> 267
+# ~50 MB of fresh pages per example (make bench-transform, SpectrogramTransform on 1,600 examples: 400 -> 267
 # CPU s). Results stay within the featurizer's documented bounds. A user's own setting wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
