@@ -29,11 +29,19 @@ N_small) of wall and CPU time: 1.0 grows linearly with the data, a fixed cost gi
 the whole run also the total wall time, the peak RSS, and the bytes written against the dataset's audio bytes
 (goal: <= 2x) and against fma_small's MP3s (7.2 GiB for 8,000 clips). Prints a markdown table; every figure
 goes to build/bench/scale.json (and each size's to --root/clips-N/result.json).
+
+Each result.json also records when it was measured, the code's commit, the size's effective config and the
+machine (CPU model, AVX-512 or not: TensorFlow's cost per example differs ~3x between the two). With
+--reuse, a size whose result.json has no problems and was measured with the same config on the same kind of
+machine is not run again: an 8,000-clip run takes hours, and a second, smaller size can then be added (or a
+failed run repeated) without it. The report marks each reused size with when and at which commit it was
+measured; a result from before these records existed is reused only with a warning in the report.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -50,6 +58,7 @@ import psutil
 
 import components  # noqa: F401  (Keras 2 before TensorFlow: see components/__init__.py)
 from benchmarks.common import write_report
+from components.versioned_pusher.manifest import code_version
 from pipeline.cli_common import add_config_arguments, configure_logging
 from pipeline.config import PipelineConfig, load_config
 
@@ -100,6 +109,65 @@ def slope(small: Optional[float], large: Optional[float], size_ratio: float, flo
     if small is None or large is None or small <= floor or small <= 0:
         return None
     return round(large / small / size_ratio, 3)
+
+
+def machine_description(cpuinfo_path: str = "/proc/cpuinfo") -> dict:
+    """The machine's kind as bench-scale's figures depend on it: CPU model, usable CPUs, AVX-512 or not."""
+    model, flags = None, None
+    try:
+        with open(cpuinfo_path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model is None:
+                    model = value.strip()
+                elif key == "flags" and flags is None:
+                    flags = value.split()
+                if model is not None and flags is not None:
+                    break
+    except OSError:
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu_model": model,
+        "cpus": cpus,
+        "avx512": None if flags is None else "avx512f" in flags,
+        "memory_bytes": psutil.virtual_memory().total,
+    }
+
+
+def _differences(old, new, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two JSON-like dicts."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [] if old == new else [prefix or "(value)"]
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        out += _differences(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+def reuse_decision(result: Optional[dict], config: dict, machine: dict) -> tuple[bool, str]:
+    """(reuse it?, why) for an earlier result.json of the same size under --reuse."""
+    if result is None:
+        return False, "no earlier result"
+    if result.get("problems") or result.get("ledger_mismatches"):
+        return False, "the earlier run had problems"
+    provenance = result.get("provenance")
+    if not provenance:
+        when = result.get("measured_at_file_time", "at an unknown time")
+        return True, f"reused, UNVERIFIED: measured {when} (file time), before results recorded config, commit, machine"
+    changed = _differences(provenance.get("config"), config)
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        return False, f"the config changed since: {shown}"
+    was = provenance.get("machine") or {}
+    kind = ("cpu_model", "cpus", "avx512")
+    if any(was.get(k) != machine.get(k) for k in kind):
+        return False, "measured on another kind of machine: " + ", ".join(
+            f"{k} {was.get(k)!r} -> {machine.get(k)!r}" for k in kind if was.get(k) != machine.get(k)
+        )
+    commit = (provenance.get("code") or {}).get("git_commit", "unknown")
+    return True, f"reused: measured {provenance.get('finished_at', '?')} at commit {str(commit)[:12]}"
 
 
 class Accounting:
@@ -282,6 +350,13 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _machine_words(machine: Optional[dict]) -> str:
+    if not machine or not machine.get("cpu_model"):
+        return ""
+    avx = {True: ", AVX-512", False: ", no AVX-512"}.get(machine.get("avx512"), "")
+    return f" ({machine['cpu_model']}{avx})"
+
+
 def summary_lines(report: dict) -> list[str]:
     """The whole run's figures and the goals, as sentences under the table."""
     whole = next(r for r in report["comparison"]["rows"] if r["component"] == WHOLE_RUN)
@@ -289,7 +364,8 @@ def summary_lines(report: dict) -> list[str]:
     out = [
         f"- Setup: {n1:,} and {n2:,} clips of {report.get('clip_seconds', 30):g} s, "
         f"{report['audio_format'].upper()}, demo.unique_fraction {report.get('unique_fraction', 1):g} (the clips "
-        f"not synthesized are shifted copies), {report.get('cpus', '?')} CPUs; each cell: {n1:,} clips / {n2:,} "
+        f"not synthesized are shifted copies), {report.get('cpus', '?')} CPUs{_machine_words(report.get('machine'))}; "
+        f"each cell: {n1:,} clips / {n2:,} "
         f"clips; slope: (cost ratio) / (clips ratio {n2 / n1:g}), - when the cost at {n1:,} clips is under "
         f"{MIN_SLOPE_SECONDS} s"
     ]
@@ -306,6 +382,7 @@ def summary_lines(report: dict) -> list[str]:
             f"{report['audio_format'].upper()}, {size.get('audio_ratio_mp3', 0):.2f}x fma_small's MP3s for as many "
             f"clips), {size['bytes_ratio_mp3']:.2f}x fma_small's MP3s; "
             f"demo data {made}; RSS sampler {size.get('sampler_cpu_s', 0):.1f} CPU s"
+            + (f"; {size['reused']}" if size.get("reused") else "")
         )
     over = [
         f"{r['component']} ({_fmt(r['wall_slope'], 2)} / {_fmt(r['cpu_slope'], 2)})"
@@ -501,6 +578,23 @@ def size_config(args: argparse.Namespace, clips: int, num_genres: int) -> Pipeli
     return config
 
 
+def _result_path(args: argparse.Namespace, clips: int) -> str:
+    return os.path.join(os.path.abspath(args.root), f"clips-{clips}", "result.json")
+
+
+def _earlier_result(path: str) -> Optional[dict]:
+    try:
+        with open(path) as f:
+            result = json.load(f)
+    except (OSError, ValueError):
+        return None
+    provenance = result.get("provenance") or {}
+    if not provenance.get("finished_at"):  # older results: the file's time stands in
+        mtime = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+        result["measured_at_file_time"] = mtime.isoformat(timespec="seconds")
+    return result
+
+
 def _child(args: argparse.Namespace) -> int:
     base = load_config(args.config, args.overrides)
     config = size_config(args, args.child_clips, len(base.genres))
@@ -508,7 +602,13 @@ def _child(args: argparse.Namespace) -> int:
     shutil.rmtree(runs, ignore_errors=True)  # no cached component: every one runs
     configure_logging(os.path.join(runs, "bench-scale.log"))
     result = {"clips": args.child_clips, **measure_run(config, args.poll_seconds)}
-    path = os.path.join(os.path.dirname(runs), "result.json")
+    result["provenance"] = {
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "code": code_version(),
+        "config": config.model_dump(mode="json"),
+        "machine": machine_description(),
+    }
+    path = _result_path(args, args.child_clips)
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     return 0
@@ -560,6 +660,7 @@ def build_report(args: argparse.Namespace, sizes: Sequence[int], results: list[d
         "audio_format": args.audio_format,
         "unique_fraction": args.unique_fraction,
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "machine": machine_description(),
         "goals": {"slope": GOAL_SLOPE, "bytes_ratio_audio": GOAL_BYTES_RATIO},
         "fma_small_mp3_bytes_per_clip": round(mp3_per_clip),
         "trainer_epochs": [r.get("trainer_epochs") for r in results],
@@ -583,6 +684,11 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         help="share of the clips synthesized, the others shifted copies (demo.unique_fraction; default: 0.25)",
     )
     parser.add_argument("--poll-seconds", type=float, default=0.25, help="RSS sampling period (default: 0.25)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep a size's earlier result.json when its config and kind of machine match (see above)",
+    )
     parser.add_argument("--child-clips", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_clips:
@@ -597,15 +703,23 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     for n in sizes:  # all data first: in this process, before TensorFlow is imported (quick worker start)
         print(f"demo data: {n:,} clips ...", flush=True)
         datasets.append(_dataset(size_config(args, n, len(genres))))
-    results = []
+    results, machine = [], machine_description()
     for n in sizes:
+        if args.reuse:
+            earlier = _earlier_result(_result_path(args, n))
+            config = size_config(args, n, len(genres)).model_dump(mode="json")
+            reuse, why = reuse_decision(earlier, config, machine)
+            print(f"pipeline run on {n:,} clips: {why}", flush=True)
+            if reuse:
+                results.append({**earlier, "reused": why})
+                continue
         print(f"pipeline run on {n:,} clips ...", flush=True)
         started = time.monotonic()
         process = subprocess.run([sys.executable, "-m", MODULE, *argv, "--child-clips", str(n)])
         if process.returncode != 0:
             print(f"the run on {n:,} clips failed (exit status {process.returncode})", file=sys.stderr)
             return process.returncode or 1
-        with open(os.path.join(os.path.abspath(args.root), f"clips-{n}", "result.json")) as f:
+        with open(_result_path(args, n)) as f:
             results.append(json.load(f))
         print(f"pipeline run on {n:,} clips: {(time.monotonic() - started) / 60:.1f} min with its start", flush=True)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import subprocess
 
 import pytest
 
@@ -252,3 +254,105 @@ def test_compare_table_and_summary():
     assert lines[4] == "- Bytes written against the audio: 10.33x, 10.33x (goal <= 2.0x)"
     # 20 s for 10 epochs, 320 s for 5: 2 and 64 s per epoch
     assert lines[5] == "- Trainer: 10 / 5 epochs (early stopping); per epoch 2.0 / 64.0 s, slope 8.00"
+
+
+def test_machine_description_reads_the_cpu_model_and_avx512(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma\n"
+    )
+    machine = bs.machine_description(str(cpuinfo))
+    assert machine["cpu_model"] == "AMD EPYC" and machine["avx512"] is False
+    assert machine["cpus"] >= 1 and machine["memory_bytes"] > 0
+    cpuinfo.write_text("model name\t: Intel Xeon\nflags\t\t: fpu avx2 avx512f avx512bw\n")
+    assert bs.machine_description(str(cpuinfo))["avx512"] is True
+    unknown = bs.machine_description(str(tmp_path / "missing"))
+    assert unknown["cpu_model"] is None and unknown["avx512"] is None
+
+
+_MACHINE = {"cpu_model": "AMD EPYC", "cpus": 2, "avx512": False, "memory_bytes": 24 * 2**30}
+_CONFIG = {"demo": {"tracks_per_genre": 200, "root": "/r/demo"}, "trainer": {"epochs": 30}}
+
+
+def _provenance(config=_CONFIG, machine=_MACHINE):
+    return {
+        "finished_at": "2026-12-01T16:00:00+00:00",
+        "code": {"git_commit": "df287ca0123456789", "git_dirty": False},
+        "config": config,
+        "machine": machine,
+    }
+
+
+def test_reuse_decision():
+    ok = {**_result(1600, 1), "provenance": _provenance()}
+    assert bs.reuse_decision(ok, _CONFIG, _MACHINE) == (
+        True,
+        "reused: measured 2026-12-01T16:00:00+00:00 at commit df287ca01234",
+    )
+    assert bs.reuse_decision(None, _CONFIG, _MACHINE) == (False, "no earlier result")
+    changed = {**_CONFIG, "trainer": {"epochs": 5}, "demo": {**_CONFIG["demo"], "root": "/elsewhere"}}
+    assert bs.reuse_decision(ok, changed, _MACHINE) == (False, "the config changed since: demo.root, trainer.epochs")
+    added = {**_CONFIG, "baselines": {"svm": True}}
+    assert bs.reuse_decision(ok, added, _MACHINE)[1] == "the config changed since: baselines"
+    avx512 = {**_MACHINE, "cpu_model": "Intel Xeon", "avx512": True}
+    reuse, why = bs.reuse_decision(ok, _CONFIG, avx512)
+    assert not reuse and why.startswith("measured on another kind of machine: cpu_model 'AMD EPYC' -> 'Intel Xeon'")
+    assert "avx512 False -> True" in why
+    more_memory = {**_MACHINE, "memory_bytes": 64 * 2**30}  # not what the figures depend on
+    assert bs.reuse_decision(ok, _CONFIG, more_memory)[0]
+    failed = {**ok, "problems": ["Trainer never finished"]}
+    assert bs.reuse_decision(failed, _CONFIG, _MACHINE) == (False, "the earlier run had problems")
+    unbalanced = {**ok, "ledger_mismatches": ["train: 10 in, 9 out"]}
+    assert not bs.reuse_decision(unbalanced, _CONFIG, _MACHINE)[0]
+    older = {**_result(1600, 1), "measured_at_file_time": "2026-12-01T11:39:16+00:00"}
+    reuse, why = bs.reuse_decision(older, _CONFIG, _MACHINE)
+    assert reuse and why.startswith("reused, UNVERIFIED: measured 2026-12-01T11:39:16+00:00 (file time)")
+
+
+def _main_with_fake_runs(monkeypatch, tmp_path, argv):
+    """bench_scale.main with the demo data and the pipeline runs faked; returns (runs made, written report)."""
+    monkeypatch.setattr(
+        bs,
+        "_dataset",
+        lambda config: {"root": "x", "clips": 0, "generated": False, "seconds": 1.0, "audio_bytes": 2**30},
+    )
+    written, runs = {}, []
+    monkeypatch.setattr(bs, "write_report", lambda name, report: written.setdefault(name, report) and "scale.json")
+
+    def fake_run(command, **kwargs):
+        n = int(command[command.index("--child-clips") + 1])
+        runs.append(n)
+        path = tmp_path / f"clips-{n}" / "result.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_result(n, n // 24)))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(bs.subprocess, "run", fake_run)
+    assert bs.main(["--clips", "24,96", "--root", str(tmp_path), *argv]) == 0
+    return runs, written["scale"]
+
+
+def test_main_reuses_a_matching_earlier_result_and_reruns_a_changed_one(monkeypatch, tmp_path):
+    args = bs.argparse.Namespace(
+        root=str(tmp_path), config=None, overrides=[], audio_format="flac", unique_fraction=0.25
+    )
+    machine = bs.machine_description()
+    for n in (24, 96):
+        config = bs.size_config(args, n, 8).model_dump(mode="json")
+        if n == 96:  # measured with another trainer setting
+            config["trainer"]["epochs"] += 1
+        path = tmp_path / f"clips-{n}" / "result.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({**_result(n, 7), "provenance": _provenance(config, machine)}))
+
+    runs, report = _main_with_fake_runs(monkeypatch, tmp_path, ["--reuse"])
+    assert runs == [96]  # 24's result kept, 96's measured again
+    assert report["sizes"][0]["reused"].startswith("reused: measured 2026-12-01T16:00:00+00:00")
+    assert report["sizes"][0]["whole_run"] == _result(24, 7)["whole_run"]
+    assert "reused" not in report["sizes"][1]
+    assert report["machine"] == machine
+    assert "; reused: measured" in bs.summary_lines(report)[1]
+
+    runs, _ = _main_with_fake_runs(monkeypatch, tmp_path, [])  # without --reuse every size runs
+    assert runs == [24, 96]
