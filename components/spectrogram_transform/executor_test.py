@@ -421,6 +421,27 @@ def test_features_csv_is_readable_like_fmas(run):
             assert any(np.allclose(row.to_numpy(), v, rtol=1e-6, atol=1e-30) for v in by_track[track_id])
 
 
+def test_features_csv_is_joined_from_beams_shards_and_the_shards_go(run):
+    _, _, _, transformed, _ = run
+    names = os.listdir(transformed.uri)
+    assert {"features_train.csv", "features_eval.csv", "features_test.csv"} <= set(names)
+    assert not [n for n in names if n.startswith(".features_")]
+
+
+def test_join_csv_parts_streams_the_shards_in_order_below_the_header(tmp_path):
+    # Beam writes features_<split>.csv in shards (one file from Beam would be a GroupByKey of the whole split
+    # in the local runner's memory); the executor joins them.
+    for split, parts in {"train": ["3,c\n", "1,a\n2,b\n"], "test": []}.items():
+        parts_dir = tmp_path / f".features_{split}.csv-parts"
+        parts_dir.mkdir()
+        for i, text in enumerate(parts):
+            (parts_dir / f"part-{i:05d}-of-{len(parts):05d}").write_text(text)
+    executor.join_csv_parts(str(tmp_path), ["train", "test"], "feature,x\nstatistics,y")
+    assert (tmp_path / "features_train.csv").read_text() == "feature,x\nstatistics,y\n3,c\n1,a\n2,b\n"
+    assert (tmp_path / "features_test.csv").read_text() == "feature,x\nstatistics,y\n"
+    assert sorted(os.listdir(tmp_path)) == ["features_test.csv", "features_train.csv"]
+
+
 def test_featurizer_artifact_holds_the_settings_it_was_built_with(run):
     config, _, _, _, featurizer = run
     loaded = load_featurizer(featurizer.uri)
