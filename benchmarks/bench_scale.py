@@ -30,12 +30,12 @@ the whole run also the total wall time, the peak RSS, and the bytes written agai
 (goal: <= 2x) and against fma_small's MP3s (7.2 GiB for 8,000 clips). Prints a markdown table; every figure
 goes to build/bench/scale.json (and each size's to --root/clips-N/result.json).
 
-Each result.json also records when it was measured, the code's commit, the size's effective config and the
-machine (CPU model, AVX-512 or not: TensorFlow's cost per example differs ~3x between the two). With
---reuse, a size whose result.json has no problems and was measured with the same config on the same kind of
-machine is not run again: an 8,000-clip run takes hours, and a second, smaller size can then be added (or a
-failed run repeated) without it. The report marks each reused size with when and at which commit it was
-measured; a result from before these records existed is reused only with a warning in the report.
+Each result.json also records when, at which commit, with which effective config and on which machine (CPU
+model, AVX-512 or not: TensorFlow's cost per example differs ~3x between the two) it was measured. With
+--reuse, a size whose result.json has no problems and was measured at the same commit (a clean tree), with
+the same config, on the same kind of machine is not run again: an 8,000-clip run takes hours, and another
+size can then be added (or a failed run repeated) without it. The report marks each reused size with when it
+was measured; a result from before these records existed is reused only with an UNVERIFIED mark.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def _differences(old, new, prefix: str = "") -> list[str]:
     return out
 
 
-def reuse_decision(result: Optional[dict], config: dict, machine: dict) -> tuple[bool, str]:
+def reuse_decision(result: Optional[dict], config: dict, machine: dict, commit: Optional[str]) -> tuple[bool, str]:
     """(reuse it?, why) for an earlier result.json of the same size under --reuse."""
     if result is None:
         return False, "no earlier result"
@@ -166,7 +166,12 @@ def reuse_decision(result: Optional[dict], config: dict, machine: dict) -> tuple
         return False, "measured on another kind of machine: " + ", ".join(
             f"{k} {was.get(k)!r} -> {machine.get(k)!r}" for k in kind if was.get(k) != machine.get(k)
         )
-    commit = (provenance.get("code") or {}).get("git_commit", "unknown")
+    code = provenance.get("code") or {}
+    if code.get("git_commit") != commit or code.get("git_dirty"):
+        return (
+            False,
+            f"measured at other code: commit {str(code.get('git_commit'))[:12]} (dirty: {code.get('git_dirty')})",
+        )
     return True, f"reused: measured {provenance.get('finished_at', '?')} at commit {str(commit)[:12]}"
 
 
@@ -708,7 +713,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         if args.reuse:
             earlier = _earlier_result(_result_path(args, n))
             config = size_config(args, n, len(genres)).model_dump(mode="json")
-            reuse, why = reuse_decision(earlier, config, machine)
+            reuse, why = reuse_decision(earlier, config, machine, code_version()["git_commit"])
             print(f"pipeline run on {n:,} clips: {why}", flush=True)
             if reuse:
                 results.append({**earlier, "reused": why})

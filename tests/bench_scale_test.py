@@ -272,13 +272,14 @@ def test_machine_description_reads_the_cpu_model_and_avx512(tmp_path):
 
 
 _MACHINE = {"cpu_model": "AMD EPYC", "cpus": 2, "avx512": False, "memory_bytes": 24 * 2**30}
+_COMMIT = "df287ca0123456789"
 _CONFIG = {"demo": {"tracks_per_genre": 200, "root": "/r/demo"}, "trainer": {"epochs": 30}}
 
 
-def _provenance(config=_CONFIG, machine=_MACHINE):
+def _provenance(config=_CONFIG, machine=_MACHINE, commit=_COMMIT):
     return {
         "finished_at": "2026-12-01T16:00:00+00:00",
-        "code": {"git_commit": "df287ca0123456789", "git_dirty": False},
+        "code": {"git_commit": commit, "git_dirty": False},
         "config": config,
         "machine": machine,
     }
@@ -286,27 +287,34 @@ def _provenance(config=_CONFIG, machine=_MACHINE):
 
 def test_reuse_decision():
     ok = {**_result(1600, 1), "provenance": _provenance()}
-    assert bs.reuse_decision(ok, _CONFIG, _MACHINE) == (
+    assert bs.reuse_decision(ok, _CONFIG, _MACHINE, _COMMIT) == (
         True,
         "reused: measured 2026-12-01T16:00:00+00:00 at commit df287ca01234",
     )
-    assert bs.reuse_decision(None, _CONFIG, _MACHINE) == (False, "no earlier result")
+    assert bs.reuse_decision(None, _CONFIG, _MACHINE, _COMMIT) == (False, "no earlier result")
     changed = {**_CONFIG, "trainer": {"epochs": 5}, "demo": {**_CONFIG["demo"], "root": "/elsewhere"}}
-    assert bs.reuse_decision(ok, changed, _MACHINE) == (False, "the config changed since: demo.root, trainer.epochs")
+    assert bs.reuse_decision(ok, changed, _MACHINE, _COMMIT) == (
+        False,
+        "the config changed since: demo.root, trainer.epochs",
+    )
     added = {**_CONFIG, "baselines": {"svm": True}}
-    assert bs.reuse_decision(ok, added, _MACHINE)[1] == "the config changed since: baselines"
+    assert bs.reuse_decision(ok, added, _MACHINE, _COMMIT)[1] == "the config changed since: baselines"
     avx512 = {**_MACHINE, "cpu_model": "Intel Xeon", "avx512": True}
-    reuse, why = bs.reuse_decision(ok, _CONFIG, avx512)
+    reuse, why = bs.reuse_decision(ok, _CONFIG, avx512, _COMMIT)
     assert not reuse and why.startswith("measured on another kind of machine: cpu_model 'AMD EPYC' -> 'Intel Xeon'")
     assert "avx512 False -> True" in why
     more_memory = {**_MACHINE, "memory_bytes": 64 * 2**30}  # not what the figures depend on
-    assert bs.reuse_decision(ok, _CONFIG, more_memory)[0]
+    assert bs.reuse_decision(ok, _CONFIG, more_memory, _COMMIT)[0]
+    reuse, why = bs.reuse_decision(ok, _CONFIG, _MACHINE, "e8882dc0000")
+    assert not reuse and why == "measured at other code: commit df287ca01234 (dirty: False)"
+    dirty = {**ok, "provenance": {**_provenance(), "code": {"git_commit": _COMMIT, "git_dirty": True}}}
+    assert not bs.reuse_decision(dirty, _CONFIG, _MACHINE, _COMMIT)[0]
     failed = {**ok, "problems": ["Trainer never finished"]}
-    assert bs.reuse_decision(failed, _CONFIG, _MACHINE) == (False, "the earlier run had problems")
+    assert bs.reuse_decision(failed, _CONFIG, _MACHINE, _COMMIT) == (False, "the earlier run had problems")
     unbalanced = {**ok, "ledger_mismatches": ["train: 10 in, 9 out"]}
-    assert not bs.reuse_decision(unbalanced, _CONFIG, _MACHINE)[0]
+    assert not bs.reuse_decision(unbalanced, _CONFIG, _MACHINE, _COMMIT)[0]
     older = {**_result(1600, 1), "measured_at_file_time": "2026-12-01T11:39:16+00:00"}
-    reuse, why = bs.reuse_decision(older, _CONFIG, _MACHINE)
+    reuse, why = bs.reuse_decision(older, _CONFIG, _MACHINE, _COMMIT)
     assert reuse and why.startswith("reused, UNVERIFIED: measured 2026-12-01T11:39:16+00:00 (file time)")
 
 
@@ -320,7 +328,11 @@ def _main_with_fake_runs(monkeypatch, tmp_path, argv):
     written, runs = {}, []
     monkeypatch.setattr(bs, "write_report", lambda name, report: written.setdefault(name, report) and "scale.json")
 
+    real_run = subprocess.run
+
     def fake_run(command, **kwargs):
+        if "--child-clips" not in command:  # git, for the commit
+            return real_run(command, **kwargs)
         n = int(command[command.index("--child-clips") + 1])
         runs.append(n)
         path = tmp_path / f"clips-{n}" / "result.json"
@@ -337,14 +349,14 @@ def test_main_reuses_a_matching_earlier_result_and_reruns_a_changed_one(monkeypa
     args = bs.argparse.Namespace(
         root=str(tmp_path), config=None, overrides=[], audio_format="flac", unique_fraction=0.25
     )
-    machine = bs.machine_description()
+    machine, commit = bs.machine_description(), bs.code_version()["git_commit"]
     for n in (24, 96):
         config = bs.size_config(args, n, 8).model_dump(mode="json")
         if n == 96:  # measured with another trainer setting
             config["trainer"]["epochs"] += 1
         path = tmp_path / f"clips-{n}" / "result.json"
         path.parent.mkdir(parents=True)
-        path.write_text(json.dumps({**_result(n, 7), "provenance": _provenance(config, machine)}))
+        path.write_text(json.dumps({**_result(n, 7), "provenance": _provenance(config, machine, commit)}))
 
     runs, report = _main_with_fake_runs(monkeypatch, tmp_path, ["--reuse"])
     assert runs == [96]  # 24's result kept, 96's measured again
