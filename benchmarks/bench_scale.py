@@ -146,8 +146,9 @@ def _differences(old, new, prefix: str = "") -> list[str]:
     return out
 
 
-def reuse_decision(result: Optional[dict], config: dict, machine: dict, commit: Optional[str]) -> tuple[bool, str]:
-    """(reuse it?, why) for an earlier result.json of the same size under --reuse."""
+def reuse_decision(result: Optional[dict], config: dict, machine: dict, code: dict) -> tuple[bool, str]:
+    """(reuse it?, why) for an earlier result.json of the same size under --reuse; `code` is this checkout's
+    code_version()."""
     if result is None:
         return False, "no earlier result"
     if result.get("problems") or result.get("ledger_mismatches"):
@@ -166,13 +167,16 @@ def reuse_decision(result: Optional[dict], config: dict, machine: dict, commit: 
         return False, "measured on another kind of machine: " + ", ".join(
             f"{k} {was.get(k)!r} -> {machine.get(k)!r}" for k in kind if was.get(k) != machine.get(k)
         )
-    code = provenance.get("code") or {}
-    if code.get("git_commit") != commit or code.get("git_dirty"):
+    was_code = provenance.get("code") or {}
+    if code.get("git_dirty"):
+        return False, "this checkout has uncommitted changes: the code an earlier result ran cannot be told"
+    if was_code.get("git_commit") != code.get("git_commit") or was_code.get("git_dirty"):
         return (
             False,
-            f"measured at other code: commit {str(code.get('git_commit'))[:12]} (dirty: {code.get('git_dirty')})",
+            f"measured at other code: commit {str(was_code.get('git_commit'))[:12]} "
+            f"(dirty: {was_code.get('git_dirty')})",
         )
-    return True, f"reused: measured {provenance.get('finished_at', '?')} at commit {str(commit)[:12]}"
+    return True, f"reused: measured {provenance.get('finished_at', '?')} at commit {str(code.get('git_commit'))[:12]}"
 
 
 class Accounting:
@@ -642,7 +646,9 @@ def _dataset(config: PipelineConfig) -> dict:
     }
 
 
-def build_report(args: argparse.Namespace, sizes: Sequence[int], results: list[dict], datasets: list[dict]) -> dict:
+def build_report(
+    args: argparse.Namespace, sizes: Sequence[int], results: list[dict], datasets: list[dict], machine: dict
+) -> dict:
     mp3_per_clip = FMA_SMALL_MP3_BYTES / FMA_SMALL_CLIPS
     per_size = []
     for n, result, data in zip(sizes, results, datasets):
@@ -664,8 +670,8 @@ def build_report(args: argparse.Namespace, sizes: Sequence[int], results: list[d
         "clip_seconds": config.demo.clip_seconds,
         "audio_format": args.audio_format,
         "unique_fraction": args.unique_fraction,
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "machine": machine_description(),
+        "cpus": machine["cpus"],
+        "machine": machine,
         "goals": {"slope": GOAL_SLOPE, "bytes_ratio_audio": GOAL_BYTES_RATIO},
         "fma_small_mp3_bytes_per_clip": round(mp3_per_clip),
         "trainer_epochs": [r.get("trainer_epochs") for r in results],
@@ -692,7 +698,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="keep a size's earlier result.json when its config and kind of machine match (see above)",
+        help="keep a size's earlier result.json when its commit, config and kind of machine match (see above)",
     )
     parser.add_argument("--child-clips", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -704,16 +710,16 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         sizes = parse_clips(args.clips, len(genres))
     except ValueError as e:
         parser.error(str(e))
+    configs = {n: size_config(args, n, len(genres)) for n in sizes}
     datasets = []
     for n in sizes:  # all data first: in this process, before TensorFlow is imported (quick worker start)
         print(f"demo data: {n:,} clips ...", flush=True)
-        datasets.append(_dataset(size_config(args, n, len(genres))))
-    results, machine = [], machine_description()
+        datasets.append(_dataset(configs[n]))
+    results, machine, code = [], machine_description(), code_version() if args.reuse else None
     for n in sizes:
         if args.reuse:
             earlier = _earlier_result(_result_path(args, n))
-            config = size_config(args, n, len(genres)).model_dump(mode="json")
-            reuse, why = reuse_decision(earlier, config, machine, code_version()["git_commit"])
+            reuse, why = reuse_decision(earlier, configs[n].model_dump(mode="json"), machine, code)
             print(f"pipeline run on {n:,} clips: {why}", flush=True)
             if reuse:
                 results.append({**earlier, "reused": why})
@@ -728,7 +734,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
             results.append(json.load(f))
         print(f"pipeline run on {n:,} clips: {(time.monotonic() - started) / 60:.1f} min with its start", flush=True)
 
-    report = build_report(args, sizes, results, datasets)
+    report = build_report(args, sizes, results, datasets, machine)
     table = markdown_table(report)
     lines = summary_lines(report)
     report["table"] = table

@@ -273,13 +273,14 @@ def test_machine_description_reads_the_cpu_model_and_avx512(tmp_path):
 
 _MACHINE = {"cpu_model": "AMD EPYC", "cpus": 2, "avx512": False, "memory_bytes": 24 * 2**30}
 _COMMIT = "df287ca0123456789"
+_CODE = {"git_commit": _COMMIT, "git_dirty": False}
 _CONFIG = {"demo": {"tracks_per_genre": 200, "root": "/r/demo"}, "trainer": {"epochs": 30}}
 
 
-def _provenance(config=_CONFIG, machine=_MACHINE, commit=_COMMIT):
+def _provenance(config=_CONFIG, machine=_MACHINE, commit=_CODE):
     return {
         "finished_at": "2026-12-01T16:00:00+00:00",
-        "code": {"git_commit": commit, "git_dirty": False},
+        "code": _CODE,
         "config": config,
         "machine": machine,
     }
@@ -287,34 +288,36 @@ def _provenance(config=_CONFIG, machine=_MACHINE, commit=_COMMIT):
 
 def test_reuse_decision():
     ok = {**_result(1600, 1), "provenance": _provenance()}
-    assert bs.reuse_decision(ok, _CONFIG, _MACHINE, _COMMIT) == (
+    assert bs.reuse_decision(ok, _CONFIG, _MACHINE, _CODE) == (
         True,
         "reused: measured 2026-12-01T16:00:00+00:00 at commit df287ca01234",
     )
-    assert bs.reuse_decision(None, _CONFIG, _MACHINE, _COMMIT) == (False, "no earlier result")
+    assert bs.reuse_decision(None, _CONFIG, _MACHINE, _CODE) == (False, "no earlier result")
     changed = {**_CONFIG, "trainer": {"epochs": 5}, "demo": {**_CONFIG["demo"], "root": "/elsewhere"}}
-    assert bs.reuse_decision(ok, changed, _MACHINE, _COMMIT) == (
+    assert bs.reuse_decision(ok, changed, _MACHINE, _CODE) == (
         False,
         "the config changed since: demo.root, trainer.epochs",
     )
     added = {**_CONFIG, "baselines": {"svm": True}}
-    assert bs.reuse_decision(ok, added, _MACHINE, _COMMIT)[1] == "the config changed since: baselines"
+    assert bs.reuse_decision(ok, added, _MACHINE, _CODE)[1] == "the config changed since: baselines"
     avx512 = {**_MACHINE, "cpu_model": "Intel Xeon", "avx512": True}
-    reuse, why = bs.reuse_decision(ok, _CONFIG, avx512, _COMMIT)
+    reuse, why = bs.reuse_decision(ok, _CONFIG, avx512, _CODE)
     assert not reuse and why.startswith("measured on another kind of machine: cpu_model 'AMD EPYC' -> 'Intel Xeon'")
     assert "avx512 False -> True" in why
     more_memory = {**_MACHINE, "memory_bytes": 64 * 2**30}  # not what the figures depend on
-    assert bs.reuse_decision(ok, _CONFIG, more_memory, _COMMIT)[0]
-    reuse, why = bs.reuse_decision(ok, _CONFIG, _MACHINE, "e8882dc0000")
+    assert bs.reuse_decision(ok, _CONFIG, more_memory, _CODE)[0]
+    reuse, why = bs.reuse_decision(ok, _CONFIG, _MACHINE, {"git_commit": "e8882dc0000", "git_dirty": False})
     assert not reuse and why == "measured at other code: commit df287ca01234 (dirty: False)"
     dirty = {**ok, "provenance": {**_provenance(), "code": {"git_commit": _COMMIT, "git_dirty": True}}}
-    assert not bs.reuse_decision(dirty, _CONFIG, _MACHINE, _COMMIT)[0]
+    assert not bs.reuse_decision(dirty, _CONFIG, _MACHINE, _CODE)[0]
+    reuse, why = bs.reuse_decision(ok, _CONFIG, _MACHINE, {**_CODE, "git_dirty": True})  # edited since
+    assert not reuse and why.startswith("this checkout has uncommitted changes")
     failed = {**ok, "problems": ["Trainer never finished"]}
-    assert bs.reuse_decision(failed, _CONFIG, _MACHINE, _COMMIT) == (False, "the earlier run had problems")
+    assert bs.reuse_decision(failed, _CONFIG, _MACHINE, _CODE) == (False, "the earlier run had problems")
     unbalanced = {**ok, "ledger_mismatches": ["train: 10 in, 9 out"]}
-    assert not bs.reuse_decision(unbalanced, _CONFIG, _MACHINE, _COMMIT)[0]
+    assert not bs.reuse_decision(unbalanced, _CONFIG, _MACHINE, _CODE)[0]
     older = {**_result(1600, 1), "measured_at_file_time": "2026-12-01T11:39:16+00:00"}
-    reuse, why = bs.reuse_decision(older, _CONFIG, _MACHINE, _COMMIT)
+    reuse, why = bs.reuse_decision(older, _CONFIG, _MACHINE, _CODE)
     assert reuse and why.startswith("reused, UNVERIFIED: measured 2026-12-01T11:39:16+00:00 (file time)")
 
 
@@ -328,11 +331,7 @@ def _main_with_fake_runs(monkeypatch, tmp_path, argv):
     written, runs = {}, []
     monkeypatch.setattr(bs, "write_report", lambda name, report: written.setdefault(name, report) and "scale.json")
 
-    real_run = subprocess.run
-
     def fake_run(command, **kwargs):
-        if "--child-clips" not in command:  # git, for the commit
-            return real_run(command, **kwargs)
         n = int(command[command.index("--child-clips") + 1])
         runs.append(n)
         path = tmp_path / f"clips-{n}" / "result.json"
@@ -349,14 +348,15 @@ def test_main_reuses_a_matching_earlier_result_and_reruns_a_changed_one(monkeypa
     args = bs.argparse.Namespace(
         root=str(tmp_path), config=None, overrides=[], audio_format="flac", unique_fraction=0.25
     )
-    machine, commit = bs.machine_description(), bs.code_version()["git_commit"]
+    machine, code = bs.machine_description(), {"git_commit": _COMMIT, "git_dirty": False}
+    monkeypatch.setattr(bs, "code_version", lambda: code)  # the checkout running the test may be edited
     for n in (24, 96):
         config = bs.size_config(args, n, 8).model_dump(mode="json")
         if n == 96:  # measured with another trainer setting
             config["trainer"]["epochs"] += 1
         path = tmp_path / f"clips-{n}" / "result.json"
         path.parent.mkdir(parents=True)
-        path.write_text(json.dumps({**_result(n, 7), "provenance": _provenance(config, machine, commit)}))
+        path.write_text(json.dumps({**_result(n, 7), "provenance": _provenance(config, machine)}))
 
     runs, report = _main_with_fake_runs(monkeypatch, tmp_path, ["--reuse"])
     assert runs == [96]  # 24's result kept, 96's measured again
