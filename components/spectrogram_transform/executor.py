@@ -45,7 +45,7 @@ _COUNTS = ".counts.jsonl"  # Beam's tallies, read back and folded into summary.j
 _QUARANTINE_PARTS = ".quarantine.jsonl"
 _CSV_HEADER_ROWS = 4  # feature / statistics / number / track_id
 _COPY_BYTES = 8 * 2**20
-_CSV_PARTS = ".features_{split}.csv-parts/part"  # Beam's shards of features_<split>.csv, until joined
+_CSV_PARTS_DIR = ".features_{split}.csv-parts"  # Beam's shards of features_<split>.csv, until joined
 
 _log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def ledger_entries(summary: dict, upstream_source: str, output_uri: str) -> list
 def join_csv_parts(output_uri: str, splits: list[str], header: str) -> None:
     """features_<split>.csv = the header rows, then Beam's shards of it in order, streamed; the shards go."""
     for split in splits:
-        parts_dir = os.path.dirname(os.path.join(output_uri, _CSV_PARTS.format(split=split)))
+        parts_dir = os.path.join(output_uri, _CSV_PARTS_DIR.format(split=split))
         parts = sorted(tf.io.gfile.glob(os.path.join(parts_dir, "part*")))
         with tf.io.gfile.GFile(os.path.join(output_uri, FEATURES_CSV.format(split=split)), "wb") as out:
             out.write((header + "\n").encode())
@@ -328,7 +328,8 @@ def _build_graph(
             _ = (
                 results[transform.CSV_TAG]
                 | f"CsvRows[{split}]" >> beam.Values()
-                | f"WriteCsv[{split}]" >> beam.io.WriteToText(os.path.join(output_uri, _CSV_PARTS.format(split=split)))
+                | f"WriteCsv[{split}]"
+                >> beam.io.WriteToText(os.path.join(output_uri, _CSV_PARTS_DIR.format(split=split), "part"))
             )
         # Counted per split, so only the counts (a few per split) and the quarantine records meet below.
         for kind, pcoll, key in (
