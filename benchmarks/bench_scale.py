@@ -604,16 +604,26 @@ def _earlier_result(path: str) -> Optional[dict]:
     return result
 
 
+def code_of_run(at_start: dict, at_end: dict) -> dict:
+    """The code a run measured: the checkout's state when it started. An edit or commit during the hours of
+    a run (Beam's workers import from the checkout as they start) leaves it unknown: marked dirty, so
+    --reuse never takes it."""
+    if at_end == at_start:
+        return at_start
+    return {**at_start, "git_dirty": True, "changed_during_run": at_end}
+
+
 def _child(args: argparse.Namespace) -> int:
     base = load_config(args.config, args.overrides)
     config = size_config(args, args.child_clips, len(base.genres))
     runs = config.resolve(config.output_root)
     shutil.rmtree(runs, ignore_errors=True)  # no cached component: every one runs
     configure_logging(os.path.join(runs, "bench-scale.log"))
+    code_at_start = code_version()
     result = {"clips": args.child_clips, **measure_run(config, args.poll_seconds)}
     result["provenance"] = {
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "code": code_version(),
+        "code": code_of_run(code_at_start, code_version()),
         "config": config.model_dump(mode="json"),
         "machine": machine_description(),
     }

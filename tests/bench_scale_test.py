@@ -277,10 +277,10 @@ _CODE = {"git_commit": _COMMIT, "git_dirty": False}
 _CONFIG = {"demo": {"tracks_per_genre": 200, "root": "/r/demo"}, "trainer": {"epochs": 30}}
 
 
-def _provenance(config=_CONFIG, machine=_MACHINE, commit=_CODE):
+def _provenance(config=_CONFIG, machine=_MACHINE, code=_CODE):
     return {
         "finished_at": "2026-12-01T16:00:00+00:00",
-        "code": _CODE,
+        "code": code,
         "config": config,
         "machine": machine,
     }
@@ -319,6 +319,16 @@ def test_reuse_decision():
     older = {**_result(1600, 1), "measured_at_file_time": "2026-12-01T11:39:16+00:00"}
     reuse, why = bs.reuse_decision(older, _CONFIG, _MACHINE, _CODE)
     assert reuse and why.startswith("reused, UNVERIFIED: measured 2026-12-01T11:39:16+00:00 (file time)")
+
+
+def test_code_of_run_is_the_start_state_and_unknown_when_the_checkout_changed_during_the_run():
+    assert bs.code_of_run(_CODE, dict(_CODE)) == _CODE
+    committed = {"git_commit": "e8882dc0000", "git_dirty": False}  # a commit landed while the run went on
+    code = bs.code_of_run(_CODE, committed)
+    assert code == {"git_commit": _COMMIT, "git_dirty": True, "changed_during_run": committed}
+    during = {**_result(1600, 1), "provenance": _provenance(code=code)}
+    reuse, why = bs.reuse_decision(during, _CONFIG, _MACHINE, _CODE)
+    assert not reuse and why == "measured at other code: commit df287ca01234 (dirty: True)"
 
 
 def _main_with_fake_runs(monkeypatch, tmp_path, argv):
