@@ -308,7 +308,7 @@ def test_reuse_decision():
     assert bs.reuse_decision(ok, _CONFIG, more_memory, _CODE)[0]
     reuse, why = bs.reuse_decision(ok, _CONFIG, _MACHINE, {"git_commit": "e8882dc0000", "git_dirty": False})
     assert not reuse and why == "measured at other code: commit df287ca01234 (dirty: False)"
-    dirty = {**ok, "provenance": {**_provenance(), "code": {"git_commit": _COMMIT, "git_dirty": True}}}
+    dirty = {**ok, "provenance": _provenance(code={**_CODE, "git_dirty": True})}
     assert not bs.reuse_decision(dirty, _CONFIG, _MACHINE, _CODE)[0]
     reuse, why = bs.reuse_decision(ok, _CONFIG, _MACHINE, {**_CODE, "git_dirty": True})  # edited since
     assert not reuse and why.startswith("this checkout has uncommitted changes")
@@ -358,8 +358,8 @@ def test_main_reuses_a_matching_earlier_result_and_reruns_a_changed_one(monkeypa
     args = bs.argparse.Namespace(
         root=str(tmp_path), config=None, overrides=[], audio_format="flac", unique_fraction=0.25
     )
-    machine, code = bs.machine_description(), {"git_commit": _COMMIT, "git_dirty": False}
-    monkeypatch.setattr(bs, "code_version", lambda: code)  # the checkout running the test may be edited
+    machine = bs.machine_description()
+    monkeypatch.setattr(bs, "code_version", lambda: _CODE)  # the checkout running the test may be edited
     for n in (24, 96):
         config = bs.size_config(args, n, 8).model_dump(mode="json")
         if n == 96:  # measured with another trainer setting
